@@ -1,0 +1,38 @@
+# ABS Tray: the two commands the README starts with are `make run` and `make test`.
+# Both install what is missing first (system packages via scripts/install-deps.sh, npm packages for
+# the conformance client), so they work on a fresh Debian/Ubuntu machine.
+
+CARGO ?= cargo
+CONFORMANCE := tests/conformance
+
+.PHONY: run test deps lint sim demo icons clean-test-artifacts
+
+## Build and start the app (demo mode against the built-in simulator when no server is configured).
+run: deps
+	$(CARGO) run -p abs-tray
+
+## Run every test: formatting, lints, unit, simulator, conformance and end-to-end tests.
+test: deps lint
+	$(CARGO) test --workspace --all-targets
+
+## Formatting and lints, warnings as errors.
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## System packages and the pinned npm packages of the conformance client.
+deps:
+	@scripts/install-deps.sh
+	@command -v cargo >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs"; exit 1; }
+	@if [ ! -d $(CONFORMANCE)/node_modules ]; then \
+		echo "npm: installing the pinned socket.io-client for the conformance test"; \
+		cd $(CONFORMANCE) && npm ci --no-audit --no-fund --loglevel=error; \
+	fi
+
+## Run the simulator on ABS's default port with believable activity.
+demo:
+	$(CARGO) run -p abs-sim -- --scenario demo --control
+
+## Regenerate icons/*.png from icons/src/*.svg.
+icons:
+	scripts/gen-icons.sh
