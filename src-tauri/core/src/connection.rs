@@ -1,0 +1,607 @@
+//! The one task that owns the Socket.IO connection to one ABS server and never silently dies.
+//!
+//! It publishes a [`ConnectionStatus`] on a watch channel, sends decoded [`ServerEvent`]s out on a
+//! channel and takes [`Command`]s in. Nothing here is global: two servers are two of these tasks.
+//!
+//! Liveness is proven, not assumed: "connected" is published only after `init` arrived on the
+//! socket, an application `ping` must be answered within a deadline, the server's own heartbeat
+//! must keep coming, and a jump of the wall clock (suspend/resume) forces a fresh socket at once.
+
+use std::future::Future;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::sleep_until;
+
+use crate::backoff::Backoff;
+use crate::clock::ClockWatch;
+use crate::protocol::{self, ClientEvent, DailyLogs, LogLevel, ServerEvent};
+use crate::secret::Secret;
+use crate::socket::{RawEvent, Socket, SocketError};
+
+/// What the rest of the app knows about the connection.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    /// Not connected; `retry_at_ms` (Unix ms) is when the next attempt starts.
+    Offline {
+        /// Why the last attempt or connection ended, for people.
+        reason: String,
+        /// When the next attempt is due, in Unix milliseconds.
+        retry_at_ms: Option<u64>,
+    },
+    /// Opening the socket.
+    Connecting,
+    /// Socket open, waiting for the server to accept the token.
+    Authenticating,
+    /// Authenticated and proven to deliver (`init` arrived).
+    Connected {
+        /// The signed-in user's id.
+        user_id: String,
+        /// The signed-in user's name.
+        username: String,
+        /// Admins see everyone's presence and sessions.
+        is_admin: bool,
+        /// Round trip of the last application ping, once one was answered.
+        latency_ms: Option<u64>,
+    },
+    /// The server rejected our credentials and a refresh did not help; nothing is retried until
+    /// the user signs in again (the server rate-limits sign-ins).
+    SignInRequired {
+        /// What the server said, for people.
+        reason: String,
+    },
+    /// The task ended (shut down).
+    Stopped,
+}
+
+/// Why getting a token failed, which decides whether to retry.
+#[derive(Debug, Clone, Error, PartialEq)]
+pub enum CredentialError {
+    /// The credentials are gone or rejected: only the user can fix it.
+    #[error("sign-in required: {0}")]
+    SignInRequired(String),
+    /// The server or the keyring is unreachable for now: try again later.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Where the connection gets tokens and REST-only data; the auth layer implements it.
+pub trait Credentials: Send + Sync + 'static {
+    /// A token the socket accepts; `refresh` asks for a new one because the last was rejected.
+    fn access_token(
+        &self,
+        refresh: bool,
+    ) -> impl Future<Output = Result<Secret, CredentialError>> + Send;
+    /// Today's server log lines through REST (`GET /api/logger-data`, servers 2.8 and later).
+    fn daily_logs(&self) -> impl Future<Output = Result<DailyLogs, CredentialError>> + Send;
+}
+
+/// How long each step may take; tests shrink these to make failures fast.
+#[derive(Debug, Clone)]
+pub struct Timings {
+    /// How often to ping while connected.
+    pub ping_interval: Duration,
+    /// How long a ping may go unanswered before the socket counts as dead.
+    pub pong_timeout: Duration,
+    /// Limit for TCP + TLS + WebSocket + namespace join.
+    pub connect_timeout: Duration,
+    /// Limit for the server's answer to `auth`.
+    pub auth_timeout: Duration,
+    /// How often to compare the clocks for suspend/resume.
+    pub clock_check: Duration,
+    /// Drift between the clocks that counts as a suspend.
+    pub clock_jump: Duration,
+    /// The longest wait between attempts.
+    pub backoff_cap: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self {
+            ping_interval: Duration::from_secs(30),
+            pong_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            auth_timeout: Duration::from_secs(10),
+            clock_check: Duration::from_secs(5),
+            clock_jump: Duration::from_secs(10),
+            backoff_cap: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Everything the task needs to reach one server.
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    /// The server's Socket.IO address, e.g. `https://abs.example.com/audiobookshelf/socket.io/`.
+    pub socket_url: String,
+    /// TLS settings shared with REST; `None` uses the system roots.
+    pub tls: Option<native_tls::TlsConnector>,
+    /// Servers before 2.8 answer `fetch_daily_logs` on the socket; newer ones only over REST.
+    pub socket_daily_logs: bool,
+    /// Step limits.
+    pub timings: Timings,
+}
+
+/// Why a command could not be carried out.
+#[derive(Debug, Clone, Error, PartialEq, Serialize)]
+#[serde(tag = "code", content = "message", rename_all = "snake_case")]
+pub enum CommandError {
+    /// There is no authenticated socket right now.
+    #[error("not connected to the server")]
+    NotConnected,
+    /// The connection task has stopped.
+    #[error("the connection has stopped")]
+    Stopped,
+    /// The REST request behind the command failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What the app asks the connection to do.
+#[derive(Debug)]
+enum Command {
+    /// Send an event on the authenticated socket.
+    Send(ClientEvent, oneshot::Sender<Result<(), CommandError>>),
+    /// Fetch today's log lines (socket on old servers, REST on new ones); they arrive as an event.
+    DailyLogs(oneshot::Sender<Result<(), CommandError>>),
+    /// Drop the current socket (or the wait) and connect again now; also resumes after sign-in.
+    ReconnectNow,
+    /// Close the socket and end the task.
+    Shutdown,
+}
+
+/// The app's side of a running connection; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ConnectionHandle {
+    /// Commands into the task.
+    commands: mpsc::Sender<Command>,
+    /// Latest status.
+    status: watch::Receiver<ConnectionStatus>,
+}
+
+impl ConnectionHandle {
+    /// The latest status, to render or to `changed().await` on.
+    pub fn status(&self) -> watch::Receiver<ConnectionStatus> {
+        self.status.clone()
+    }
+
+    /// Asks the server to stop scanning a library (admins only).
+    pub async fn cancel_scan(&self, library_id: String) -> Result<(), CommandError> {
+        self.send(ClientEvent::CancelScan { library_id }).await
+    }
+
+    /// Streams server log lines at `level` and above as `log` events (admins only).
+    pub async fn set_log_listener(&self, level: LogLevel) -> Result<(), CommandError> {
+        self.send(ClientEvent::SetLogListener { level }).await
+    }
+
+    /// Stops the `log` events.
+    pub async fn remove_log_listener(&self) -> Result<(), CommandError> {
+        self.send(ClientEvent::RemoveLogListener).await
+    }
+
+    /// Broadcasts a message to every signed-in client (admins only).
+    pub async fn message_all_users(&self, message: String) -> Result<(), CommandError> {
+        self.send(ClientEvent::MessageAllUsers { message }).await
+    }
+
+    /// Pings now; the measured latency appears in the status.
+    pub async fn ping(&self) -> Result<(), CommandError> {
+        self.send(ClientEvent::Ping).await
+    }
+
+    /// Fetches today's server log; the lines arrive as a [`ServerEvent::DailyLogs`].
+    pub async fn daily_logs(&self) -> Result<(), CommandError> {
+        let (reply, answer) = oneshot::channel();
+        self.command(Command::DailyLogs(reply)).await?;
+        answer.await.map_err(|_| CommandError::Stopped)?
+    }
+
+    /// Reconnects at once: after a network change, or after the user signed in again.
+    pub async fn reconnect_now(&self) -> Result<(), CommandError> {
+        self.command(Command::ReconnectNow).await
+    }
+
+    /// Closes the socket and ends the task.
+    pub async fn shutdown(&self) -> Result<(), CommandError> {
+        self.command(Command::Shutdown).await
+    }
+
+    /// Sends an event and waits until the task wrote it to the socket.
+    async fn send(&self, event: ClientEvent) -> Result<(), CommandError> {
+        let (reply, answer) = oneshot::channel();
+        self.command(Command::Send(event, reply)).await?;
+        answer.await.map_err(|_| CommandError::Stopped)?
+    }
+
+    /// Queues a command for the task.
+    async fn command(&self, command: Command) -> Result<(), CommandError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| CommandError::Stopped)
+    }
+}
+
+/// Starts the connection task; events come out of the returned receiver in server order.
+pub fn spawn<C: Credentials>(
+    config: ConnectionConfig,
+    credentials: C,
+) -> (
+    ConnectionHandle,
+    mpsc::Receiver<ServerEvent>,
+    JoinHandle<()>,
+) {
+    let (status_tx, status) = watch::channel(ConnectionStatus::Connecting);
+    let (commands, commands_rx) = mpsc::channel(32);
+    // Bounded: a consumer that stops reading slows the socket down instead of growing memory.
+    let (events_tx, events) = mpsc::channel(1024);
+    let actor = Actor {
+        backoff: Backoff::new(config.timings.backoff_cap),
+        config,
+        credentials,
+        status: status_tx,
+        commands: commands_rx,
+        events: events_tx,
+        latency: None,
+    };
+    let task = tokio::spawn(actor.run());
+    (ConnectionHandle { commands, status }, events, task)
+}
+
+/// How one connection attempt ended, which decides what happens next.
+#[derive(Debug)]
+enum Ended {
+    /// A transient failure: wait per the backoff, then retry.
+    Retry(String),
+    /// Retry at once (suspend/resume, user request).
+    RetryNow(String),
+    /// Only the user can fix this.
+    SignInRequired(String),
+    /// Stop the task.
+    Shutdown,
+}
+
+/// The state owned by the connection task.
+struct Actor<C> {
+    /// Where to connect.
+    config: ConnectionConfig,
+    /// Where tokens come from.
+    credentials: C,
+    /// The retry schedule.
+    backoff: Backoff,
+    /// Status out.
+    status: watch::Sender<ConnectionStatus>,
+    /// Commands in.
+    commands: mpsc::Receiver<Command>,
+    /// Events out.
+    events: mpsc::Sender<ServerEvent>,
+    /// Last measured ping round trip.
+    latency: Option<Duration>,
+}
+
+impl<C: Credentials> Actor<C> {
+    /// Connects, serves and reconnects until shut down.
+    async fn run(mut self) {
+        loop {
+            let ended = self.connect_and_serve().await;
+            tracing::info!(?ended, "connection ended");
+            let keep_going = match ended {
+                Ended::Shutdown => false,
+                Ended::SignInRequired(reason) => {
+                    self.publish(ConnectionStatus::SignInRequired { reason });
+                    self.backoff.reset();
+                    self.idle(None).await
+                }
+                Ended::RetryNow(reason) => {
+                    self.backoff.reset();
+                    self.publish(ConnectionStatus::Offline {
+                        reason,
+                        retry_at_ms: Some(unix_ms(SystemTime::now())),
+                    });
+                    true
+                }
+                Ended::Retry(reason) => {
+                    let delay = self
+                        .backoff
+                        .next_delay(Instant::now(), rand::random::<f64>());
+                    self.publish(ConnectionStatus::Offline {
+                        reason,
+                        retry_at_ms: Some(unix_ms(SystemTime::now() + delay)),
+                    });
+                    self.idle(Some(delay)).await
+                }
+            };
+            if !keep_going {
+                break;
+            }
+        }
+        self.publish(ConnectionStatus::Stopped);
+    }
+
+    /// One connection from opening to its end.
+    async fn connect_and_serve(&mut self) -> Ended {
+        self.publish(ConnectionStatus::Connecting);
+        let token = match self.credentials.access_token(false).await {
+            Ok(token) => token,
+            Err(err) => return ended_by(err),
+        };
+        let timings = self.config.timings.clone();
+        let socket_url = self.config.socket_url.clone();
+        let connecting = Socket::connect(
+            &socket_url,
+            self.config.tls.clone(),
+            timings.connect_timeout,
+        );
+        tokio::pin!(connecting);
+        let mut socket = loop {
+            tokio::select! {
+                socket = &mut connecting => match socket {
+                    Ok(socket) => break socket,
+                    Err(err) => return Ended::Retry(err.to_string()),
+                },
+                command = self.commands.recv() => match command {
+                    Some(Command::Send(_, reply) | Command::DailyLogs(reply)) => {
+                        let _ = reply.send(Err(CommandError::NotConnected));
+                    }
+                    other => return interrupted(other),
+                },
+            }
+        };
+        self.publish(ConnectionStatus::Authenticating);
+        let ended = match self.authenticate(&mut socket, token).await {
+            Ok(init) => {
+                let connected_at = Instant::now();
+                let ended = self.serve(&mut socket, init).await;
+                self.backoff.connected_for(connected_at.elapsed());
+                ended
+            }
+            Err(ended) => ended,
+        };
+        socket.close().await;
+        ended
+    }
+
+    /// Sends `auth` and waits for `init`; one refresh is allowed when the token is rejected.
+    async fn authenticate(
+        &mut self,
+        socket: &mut Socket,
+        token: Secret,
+    ) -> Result<protocol::Init, Ended> {
+        let auth_timeout = self.config.timings.auth_timeout;
+        let mut deadline = tokio::time::Instant::now() + auth_timeout;
+        emit(socket, &ClientEvent::Auth(token))
+            .await
+            .map_err(retry)?;
+        let mut refreshed = false;
+        loop {
+            tokio::select! {
+                received = socket.recv() => match decode(received.map_err(retry)?) {
+                    Some(ServerEvent::Init(init)) => {
+                        self.forward(ServerEvent::Init(init.clone())).await?;
+                        return Ok(init);
+                    }
+                    Some(ServerEvent::AuthFailed(_) | ServerEvent::InvalidToken) if !refreshed => {
+                        refreshed = true;
+                        let token = self.credentials.access_token(true).await.map_err(ended_by)?;
+                        emit(socket, &ClientEvent::Auth(token)).await.map_err(retry)?;
+                        deadline = tokio::time::Instant::now() + auth_timeout;
+                    }
+                    Some(ServerEvent::AuthFailed(failed)) => {
+                        let said = failed.message.unwrap_or_else(|| "no reason given".into());
+                        return Err(Ended::SignInRequired(format!("the server rejected the sign-in: {said}")));
+                    }
+                    Some(ServerEvent::InvalidToken) => {
+                        return Err(Ended::SignInRequired("the server rejected the sign-in".into()));
+                    }
+                    // Events the same `auth` caused (an admin's own `user_online`) may come first.
+                    Some(event) => self.forward(event).await?,
+                    None => {}
+                },
+                () = sleep_until(deadline) => {
+                    return Err(Ended::Retry(format!("the server did not answer the sign-in within {auth_timeout:?}")));
+                }
+                command = self.commands.recv() => match command {
+                    Some(Command::Send(_, reply) | Command::DailyLogs(reply)) => {
+                        let _ = reply.send(Err(CommandError::NotConnected));
+                    }
+                    other => return Err(interrupted(other)),
+                },
+            }
+        }
+    }
+
+    /// Delivers events and keeps proving the socket alive until something ends it.
+    async fn serve(&mut self, socket: &mut Socket, init: protocol::Init) -> Ended {
+        let timings = self.config.timings.clone();
+        let connected = |latency: Option<Duration>| ConnectionStatus::Connected {
+            user_id: init.user_id.clone(),
+            username: init.username.clone(),
+            is_admin: init.users_online.is_some(),
+            latency_ms: latency.map(|l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX)),
+        };
+        self.publish(connected(self.latency));
+
+        let start = tokio::time::Instant::now();
+        let mut next_ping = start + timings.ping_interval;
+        let mut pong_due: Option<(tokio::time::Instant, Instant)> = None;
+        let mut clock = ClockWatch::now(timings.clock_jump);
+        let mut clock_timer =
+            tokio::time::interval_at(start + timings.clock_check, timings.clock_check);
+        loop {
+            let pong_deadline = pong_due.map(|(deadline, _)| deadline);
+            tokio::select! {
+                received = socket.recv() => match received {
+                    Err(err) => return Ended::Retry(err.to_string()),
+                    Ok(raw) => match decode(raw) {
+                        Some(ServerEvent::Pong) => {
+                            if let Some((_, sent)) = pong_due.take() {
+                                self.latency = Some(sent.elapsed());
+                                self.publish(connected(self.latency));
+                            }
+                        }
+                        Some(event) => {
+                            if let Err(ended) = self.forward(event).await {
+                                return ended;
+                            }
+                        }
+                        None => {}
+                    },
+                },
+                () = sleep_until(next_ping) => {
+                    next_ping += timings.ping_interval;
+                    if pong_due.is_none() {
+                        if let Err(err) = emit(socket, &ClientEvent::Ping).await {
+                            return Ended::Retry(err.to_string());
+                        }
+                        pong_due = Some((tokio::time::Instant::now() + timings.pong_timeout, Instant::now()));
+                    }
+                }
+                () = sleep_until(pong_deadline.unwrap_or(start)), if pong_deadline.is_some() => {
+                    return Ended::Retry(format!("the server did not answer a ping within {:?}", timings.pong_timeout));
+                }
+                _ = clock_timer.tick() => {
+                    if clock.check() {
+                        return Ended::RetryNow("the computer woke from sleep".into());
+                    }
+                }
+                command = self.commands.recv() => match command {
+                    Some(Command::Send(event, reply)) => {
+                        let sent = emit(socket, &event).await;
+                        if matches!(event, ClientEvent::Ping) && sent.is_ok() && pong_due.is_none() {
+                            pong_due = Some((tokio::time::Instant::now() + timings.pong_timeout, Instant::now()));
+                        }
+                        let failed = sent.as_ref().err().map(ToString::to_string);
+                        let _ = reply.send(sent.map_err(|err| CommandError::Failed(err.to_string())));
+                        if let Some(reason) = failed {
+                            return Ended::Retry(reason);
+                        }
+                    }
+                    Some(Command::DailyLogs(reply)) => {
+                        if let Err(ended) = self.daily_logs(socket, reply).await {
+                            return ended;
+                        }
+                    }
+                    other => return interrupted(other),
+                },
+            }
+        }
+    }
+
+    /// Fetches today's log lines the way this server supports.
+    async fn daily_logs(
+        &mut self,
+        socket: &mut Socket,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    ) -> Result<(), Ended> {
+        if self.config.socket_daily_logs {
+            let sent = emit(socket, &ClientEvent::FetchDailyLogs).await;
+            let failed = sent.as_ref().err().map(ToString::to_string);
+            let _ = reply.send(sent.map_err(|err| CommandError::Failed(err.to_string())));
+            return failed.map_or(Ok(()), |reason| Err(Ended::Retry(reason)));
+        }
+        match self.credentials.daily_logs().await {
+            Ok(logs) => {
+                let _ = reply.send(Ok(()));
+                self.forward(ServerEvent::DailyLogs(logs)).await
+            }
+            Err(err) => {
+                let _ = reply.send(Err(CommandError::Failed(err.to_string())));
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits between attempts (forever when `delay` is `None`), answering commands meanwhile.
+    /// Returns false when the task should end.
+    async fn idle(&mut self, delay: Option<Duration>) -> bool {
+        let wake = delay.map(|d| tokio::time::Instant::now() + d);
+        loop {
+            tokio::select! {
+                () = sleep_until(wake.unwrap_or_else(tokio::time::Instant::now)), if wake.is_some() => return true,
+                command = self.commands.recv() => match command {
+                    Some(Command::Send(_, reply) | Command::DailyLogs(reply)) => {
+                        let _ = reply.send(Err(CommandError::NotConnected));
+                    }
+                    Some(Command::ReconnectNow) => {
+                        self.backoff.reset();
+                        return true;
+                    }
+                    Some(Command::Shutdown) | None => return false,
+                },
+            }
+        }
+    }
+
+    /// Sends an event out; a consumer that went away ends the task.
+    async fn forward(&mut self, event: ServerEvent) -> Result<(), Ended> {
+        self.events.send(event).await.map_err(|_| Ended::Shutdown)
+    }
+
+    /// Publishes a status when it differs from the current one.
+    fn publish(&self, status: ConnectionStatus) {
+        self.status.send_if_modified(|current| {
+            let changed = *current != status;
+            *current = status;
+            changed
+        });
+    }
+}
+
+/// What a control command means for the attempt in progress.
+fn interrupted(command: Option<Command>) -> Ended {
+    match command {
+        Some(Command::ReconnectNow) => Ended::RetryNow("reconnecting as asked".into()),
+        Some(Command::Send(_, reply) | Command::DailyLogs(reply)) => {
+            // Callers answer these themselves; treat a stray one as a request to start over.
+            let _ = reply.send(Err(CommandError::NotConnected));
+            Ended::RetryNow("reconnecting".into())
+        }
+        Some(Command::Shutdown) | None => Ended::Shutdown,
+    }
+}
+
+/// Sends a client event on the socket.
+async fn emit(socket: &mut Socket, event: &ClientEvent) -> Result<(), SocketError> {
+    let args: Vec<serde_json::Value> = event.payload().into_iter().collect();
+    socket.emit(event.name(), &args).await
+}
+
+/// Decodes a raw event; a malformed one is logged and skipped, never fatal.
+fn decode(raw: RawEvent) -> Option<ServerEvent> {
+    let decoded = if raw.name == "message" {
+        Ok(protocol::decode_message(&raw.args))
+    } else {
+        protocol::decode(&raw.name, &raw.args)
+    };
+    match decoded {
+        Ok(event) => Some(event),
+        Err(err) => {
+            tracing::warn!(%err, "ignored a malformed event from the server");
+            None
+        }
+    }
+}
+
+/// A socket failure as a retry.
+fn retry(err: SocketError) -> Ended {
+    Ended::Retry(err.to_string())
+}
+
+/// A credential failure as the end of an attempt.
+fn ended_by(err: CredentialError) -> Ended {
+    match err {
+        CredentialError::SignInRequired(reason) => Ended::SignInRequired(reason),
+        CredentialError::Unavailable(reason) => Ended::Retry(reason),
+    }
+}
+
+/// Milliseconds since the Unix epoch, as the UI expects.
+fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

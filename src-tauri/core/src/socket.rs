@@ -1,0 +1,371 @@
+//! A small Socket.IO v5 / Engine.IO v4 client over one WebSocket: the transport ABS's own web client uses.
+//!
+//! Why not rust_socketio 0.6: it reports a graceful server shutdown (what ABS does on restart) as
+//! nothing at all, so the app stayed blind for ~30 s; it misroutes payload-less events (`pong`); its
+//! callbacks run inside its heartbeat loop; dropping it leaves its task running. Here the owner reads
+//! frames itself, so a close frame, an EOF or a missed heartbeat is an error the moment it happens.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::Value;
+use thiserror::Error;
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout_at};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+/// The largest frame accepted from a server; bigger ones end the connection instead of memory.
+pub const MAX_FRAME_BYTES: usize = 16 << 20;
+
+/// One open WebSocket.
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Why the socket could not connect or stopped working.
+#[derive(Debug, Error)]
+pub enum SocketError {
+    /// The URL cannot be turned into a WebSocket address.
+    #[error("invalid socket address: {0}")]
+    BadUrl(String),
+    /// TCP, TLS or the WebSocket upgrade failed (a reverse proxy without WebSocket support lands here).
+    #[error("could not open the WebSocket: {0}")]
+    Connect(String),
+    /// The server spoke, but not Engine.IO v4 / Socket.IO v5.
+    #[error("the server does not speak Socket.IO v4: {0}")]
+    Protocol(String),
+    /// The server refused to join the default namespace.
+    #[error("the server refused the Socket.IO connection: {0}")]
+    Refused(String),
+    /// The server closed the connection (restart, proxy timeout, kick).
+    #[error("the server closed the connection")]
+    Closed,
+    /// Nothing arrived within the heartbeat window the server itself announced.
+    #[error("the server stopped answering (no heartbeat for {0:?})")]
+    HeartbeatTimeout(Duration),
+    /// Reading or writing the WebSocket failed.
+    #[error("connection lost: {0}")]
+    Io(String),
+    /// A step of the handshake did not finish in time (a stalled server).
+    #[error("the server did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// What the server announced when the Engine.IO session opened.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Handshake {
+    /// How often the server pings.
+    ping_interval: u64,
+    /// How long the server waits for our pong, and we for its next ping on top of the interval.
+    ping_timeout: u64,
+}
+
+/// An event the server sent: its name and its arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawEvent {
+    /// The event name, e.g. `user_online`.
+    pub name: String,
+    /// The arguments after the name; empty for payload-less events such as `pong`.
+    pub args: Vec<Value>,
+}
+
+/// An open Socket.IO connection to the default namespace; the owner drives it by calling [`Socket::recv`].
+pub struct Socket {
+    /// The WebSocket carrying Engine.IO frames.
+    ws: Ws,
+    /// Longest silence the server's own heartbeat allows before the link counts as dead.
+    silence_limit: Duration,
+    /// When the link must have shown life again.
+    deadline: Instant,
+}
+
+impl Socket {
+    /// Opens a WebSocket to `socket_url` (the server's `.../socket.io/` address) and joins the default namespace.
+    pub async fn connect(
+        socket_url: &str,
+        tls: Option<native_tls::TlsConnector>,
+        handshake_timeout: Duration,
+    ) -> Result<Self, SocketError> {
+        let ws_url = websocket_url(socket_url)?;
+        let deadline = Instant::now() + handshake_timeout;
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_FRAME_BYTES))
+            .max_frame_size(Some(MAX_FRAME_BYTES));
+        let connector = tls.map(Connector::NativeTls);
+        let connecting = tokio_tungstenite::connect_async_tls_with_config(
+            ws_url.as_str(),
+            Some(config),
+            false,
+            connector,
+        );
+        let (mut ws, _response) = timeout_at(deadline, connecting)
+            .await
+            .map_err(|_| SocketError::Timeout(handshake_timeout))?
+            .map_err(|err| SocketError::Connect(err.to_string()))?;
+
+        let open = next_text(&mut ws, deadline, handshake_timeout).await?;
+        let handshake: Handshake = open
+            .strip_prefix('0')
+            .and_then(|json| serde_json::from_str(json).ok())
+            .ok_or_else(|| {
+                SocketError::Protocol(format!("unexpected open frame {}", preview(&open)))
+            })?;
+        send_text(&mut ws, "40".into()).await?;
+        loop {
+            let frame = next_text(&mut ws, deadline, handshake_timeout).await?;
+            match frame.as_bytes() {
+                [b'4', b'0', ..] => break,
+                [b'4', b'4', ..] => return Err(SocketError::Refused(preview(&frame[2..]))),
+                [b'2'] => send_text(&mut ws, "3".into()).await?,
+                _ => {
+                    tracing::debug!(frame = %preview(&frame), "ignored frame before the namespace opened")
+                }
+            }
+        }
+
+        let silence_limit = Duration::from_millis(
+            handshake
+                .ping_interval
+                .saturating_add(handshake.ping_timeout),
+        );
+        Ok(Self {
+            ws,
+            silence_limit,
+            deadline: Instant::now() + silence_limit,
+        })
+    }
+
+    /// Waits for the next event, answering heartbeats on the way. Cancel-safe: use it in `select!`.
+    pub async fn recv(&mut self) -> Result<RawEvent, SocketError> {
+        loop {
+            let message = match timeout_at(self.deadline, self.ws.next()).await {
+                Err(_) => return Err(SocketError::HeartbeatTimeout(self.silence_limit)),
+                Ok(None) => return Err(SocketError::Closed),
+                Ok(Some(Err(err))) => return Err(SocketError::Io(err.to_string())),
+                Ok(Some(Ok(message))) => message,
+            };
+            self.deadline = Instant::now() + self.silence_limit;
+            let text = match message {
+                Message::Text(text) => text,
+                Message::Close(_) => return Err(SocketError::Closed),
+                // ABS sends no binary events; binary attachments and WebSocket pings need nothing from us.
+                other => {
+                    tracing::trace!(kind = ?other, "ignored non-text frame");
+                    continue;
+                }
+            };
+            match parse_frame(&text) {
+                Frame::Ping => send_text(&mut self.ws, "3".into()).await?,
+                Frame::Event(event) => return Ok(event),
+                Frame::Closed => return Err(SocketError::Closed),
+                Frame::Ignored => {}
+                Frame::Malformed => {
+                    tracing::warn!(frame = %preview(&text), "ignored malformed Socket.IO frame")
+                }
+            }
+        }
+    }
+
+    /// Sends an event. `Ok` means handed to the OS: only an answer proves the server got it.
+    pub async fn emit(&mut self, name: &str, args: &[Value]) -> Result<(), SocketError> {
+        let mut array = Vec::with_capacity(args.len() + 1);
+        array.push(Value::String(name.to_owned()));
+        array.extend_from_slice(args);
+        send_text(&mut self.ws, format!("42{}", Value::Array(array))).await
+    }
+
+    /// Leaves politely; gives up quickly on a server that no longer reads.
+    pub async fn close(mut self) {
+        let polite = async {
+            let _ = send_text(&mut self.ws, "41".into()).await;
+            let _ = self.ws.close(None).await;
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), polite).await;
+    }
+}
+
+/// What one Engine.IO text frame means to us.
+#[derive(Debug, PartialEq)]
+enum Frame {
+    /// Engine.IO heartbeat: answer with a pong.
+    Ping,
+    /// A Socket.IO event on the default namespace.
+    Event(RawEvent),
+    /// The server ended the session (Engine.IO close or Socket.IO disconnect).
+    Closed,
+    /// Valid but nothing for us (noop, pong, acks, other namespaces).
+    Ignored,
+    /// Not a frame we can read.
+    Malformed,
+}
+
+/// Reads one Engine.IO text frame.
+fn parse_frame(text: &str) -> Frame {
+    let Some((engine, rest)) = split_first(text) else {
+        return Frame::Malformed;
+    };
+    match engine {
+        '1' => Frame::Closed,
+        '2' => Frame::Ping,
+        '3' | '6' => Frame::Ignored,
+        '4' => parse_socketio(rest),
+        _ => Frame::Malformed,
+    }
+}
+
+/// Reads a Socket.IO packet: type, optional namespace, optional ack id, JSON data.
+fn parse_socketio(packet: &str) -> Frame {
+    let Some((kind, rest)) = split_first(packet) else {
+        return Frame::Malformed;
+    };
+    if rest.starts_with('/') {
+        // Only the default namespace exists on ABS; anything else is not addressed to us.
+        return Frame::Ignored;
+    }
+    match kind {
+        '1' => Frame::Closed,
+        '2' => {
+            let json = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+            match serde_json::from_str::<Vec<Value>>(json) {
+                Ok(mut array) if matches!(array.first(), Some(Value::String(_))) => {
+                    let args = array.split_off(1);
+                    match array.pop() {
+                        Some(Value::String(name)) => Frame::Event(RawEvent { name, args }),
+                        _ => Frame::Malformed,
+                    }
+                }
+                _ => Frame::Malformed,
+            }
+        }
+        '0' | '3' | '4' | '5' | '6' => Frame::Ignored,
+        _ => Frame::Malformed,
+    }
+}
+
+/// Splits off the first character.
+fn split_first(text: &str) -> Option<(char, &str)> {
+    let mut chars = text.chars();
+    chars.next().map(|first| (first, chars.as_str()))
+}
+
+/// Turns the `http(s)://.../socket.io/` address into the WebSocket transport URL.
+fn websocket_url(socket_url: &str) -> Result<String, SocketError> {
+    let (scheme, rest) = socket_url
+        .split_once("://")
+        .ok_or_else(|| SocketError::BadUrl(socket_url.to_owned()))?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "http" | "ws" => "ws",
+        "https" | "wss" => "wss",
+        _ => return Err(SocketError::BadUrl(socket_url.to_owned())),
+    };
+    let path = rest.split(['?', '#']).next().unwrap_or(rest);
+    let separator = if path.ends_with('/') { "" } else { "/" };
+    Ok(format!(
+        "{scheme}://{path}{separator}?EIO=4&transport=websocket"
+    ))
+}
+
+/// Reads the next text frame during the handshake.
+async fn next_text(ws: &mut Ws, deadline: Instant, limit: Duration) -> Result<String, SocketError> {
+    loop {
+        match timeout_at(deadline, ws.next()).await {
+            Err(_) => return Err(SocketError::Timeout(limit)),
+            Ok(None) | Ok(Some(Ok(Message::Close(_)))) => return Err(SocketError::Closed),
+            Ok(Some(Err(err))) => return Err(SocketError::Io(err.to_string())),
+            Ok(Some(Ok(Message::Text(text)))) => return Ok(text.as_str().to_owned()),
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+/// Sends one text frame.
+async fn send_text(ws: &mut Ws, text: String) -> Result<(), SocketError> {
+    ws.send(Message::text(text))
+        .await
+        .map_err(|err| SocketError::Io(err.to_string()))
+}
+
+/// The start of a frame for log lines; never the whole (possibly huge) frame.
+fn preview(text: &str) -> String {
+    let end = text.char_indices().nth(80).map_or(text.len(), |(i, _)| i);
+    text[..end].escape_debug().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(name: &str, args: Vec<Value>) -> Frame {
+        Frame::Event(RawEvent {
+            name: name.into(),
+            args,
+        })
+    }
+
+    #[test]
+    fn reads_events_with_and_without_payload() {
+        assert_eq!(parse_frame(r#"42["pong"]"#), event("pong", vec![]));
+        assert_eq!(
+            parse_frame(r#"42["init",{"userId":"u"}]"#),
+            event("init", vec![json!({"userId": "u"})])
+        );
+        assert_eq!(
+            parse_frame(r#"4217["a",1,2]"#),
+            event("a", vec![json!(1), json!(2)])
+        );
+    }
+
+    #[test]
+    fn reads_control_frames() {
+        assert_eq!(parse_frame("2"), Frame::Ping);
+        assert_eq!(parse_frame("1"), Frame::Closed);
+        assert_eq!(parse_frame("41"), Frame::Closed);
+        assert_eq!(parse_frame("6"), Frame::Ignored);
+        assert_eq!(parse_frame(r#"42/admin,["x"]"#), Frame::Ignored);
+    }
+
+    #[test]
+    fn rejects_garbage_without_panicking() {
+        for frame in [
+            "",
+            "9",
+            "4",
+            "42",
+            "42{}",
+            "42[]",
+            "42[1]",
+            "42[\"a\"",
+            "4\u{1F600}",
+            "\u{0}",
+        ] {
+            assert!(
+                matches!(parse_frame(frame), Frame::Malformed | Frame::Ignored),
+                "{frame:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn builds_the_websocket_url() {
+        assert_eq!(
+            websocket_url("https://abs.example.com/socket.io/").unwrap(),
+            "wss://abs.example.com/socket.io/?EIO=4&transport=websocket"
+        );
+        assert_eq!(
+            websocket_url("http://127.0.0.1:13378/audiobookshelf/socket.io").unwrap(),
+            "ws://127.0.0.1:13378/audiobookshelf/socket.io/?EIO=4&transport=websocket"
+        );
+        assert!(websocket_url("ftp://x/socket.io/").is_err());
+        assert!(websocket_url("no-scheme").is_err());
+    }
+
+    #[test]
+    fn previews_are_short_and_escaped() {
+        let long = "é".repeat(10_000);
+        assert_eq!(preview(&long).chars().count(), 80);
+        assert_eq!(preview("a\nb"), "a\\nb");
+    }
+}
