@@ -11,9 +11,10 @@ CONFORMANCE := tests/conformance
 run: deps
 	$(CARGO) run -p abs-tray
 
-## Run every test: formatting, lints, unit, simulator, conformance and end-to-end tests.
+## Run every test: formatting, lints, unit, simulator, conformance and end-to-end tests, inside a
+## private desktop session (D-Bus, Xvfb, gnome-keyring, dunst) so nothing touches your own.
 test: deps lint
-	$(CARGO) test --workspace --all-targets
+	scripts/desktop-session.sh $(CARGO) test --workspace --all-targets
 
 ## Formatting and lints, warnings as errors.
 lint:
