@@ -58,8 +58,8 @@ impl Backoff {
         let started = *self.outage_started.get_or_insert(now);
         let jitter = jitter.clamp(0.0, 1.0);
         if now.saturating_duration_since(started) < Self::QUICK_PHASE {
-            // 0.5-1.0 s: fast enough to bridge a restart within a second, slow enough not to spin.
-            return Self::QUICK_MAX.mul_f64(0.5 + 0.5 * jitter).min(self.cap);
+            // 0.25-0.5 s: the app is back well within a second of the server, without spinning.
+            return Self::QUICK_MAX.mul_f64(0.25 + 0.25 * jitter).min(self.cap);
         }
         let exponent = self.slow_attempts.min(16);
         self.slow_attempts = self.slow_attempts.saturating_add(1);
@@ -95,7 +95,8 @@ mod tests {
             backoff.reset();
             for delay in delays(&mut backoff, start, &[0, 1, 5, 9], jitter) {
                 assert!(delay <= Backoff::QUICK_MAX, "{delay:?}");
-                assert!(delay >= Duration::from_millis(500), "{delay:?}");
+                assert!(delay >= Duration::from_millis(250), "{delay:?}");
+                assert!(delay <= Duration::from_millis(500), "{delay:?}");
             }
         }
     }

@@ -573,18 +573,9 @@ async fn emit(socket: &mut Socket, event: &ClientEvent) -> Result<(), SocketErro
 
 /// Decodes a raw event; a malformed one is logged and skipped, never fatal.
 fn decode(raw: RawEvent) -> Option<ServerEvent> {
-    let decoded = if raw.name == "message" {
-        Ok(protocol::decode_message(&raw.args))
-    } else {
-        protocol::decode(&raw.name, &raw.args)
-    };
-    match decoded {
-        Ok(event) => Some(event),
-        Err(err) => {
-            tracing::warn!(%err, "ignored a malformed event from the server");
-            None
-        }
-    }
+    protocol::decode(&raw.name, &raw.args)
+        .inspect_err(|err| tracing::warn!(%err, "ignored a malformed event from the server"))
+        .ok()
 }
 
 /// A socket failure as a retry.

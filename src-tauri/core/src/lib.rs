@@ -1,8 +1,13 @@
 //! ABS Tray core: everything the tray app does that needs no GUI, so it can be tested headless.
 
+pub mod auth;
 pub mod backoff;
 pub mod clock;
+pub mod config;
 pub mod connection;
 pub mod protocol;
 pub mod secret;
+pub mod server_url;
 pub mod socket;
+pub mod tls;
+pub mod token_store;
