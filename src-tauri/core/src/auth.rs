@@ -441,6 +441,25 @@ impl AbsClient {
         }
     }
 
+    /// An authenticated `GET` of a JSON API (`/api/users/online`, `/api/tasks`, ...).
+    /// 401 means the token is no longer good: [`AuthError::sign_in_required`] is then false, as a
+    /// refresh may still fix it; the caller decides.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        token: &Secret,
+    ) -> Result<T, AuthError> {
+        let request = self
+            .http
+            .get(self.url.rest(path))
+            .bearer_auth(token.expose());
+        let reply = self.send(request).await?;
+        if !reply.status.is_success() {
+            return Err(common_failure(&reply));
+        }
+        serde_json::from_slice(&reply.body).map_err(|e| decode_error(&e))
+    }
+
     /// Sends a request and reads the whole body, refusing more than [`MAX_BODY_BYTES`].
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Reply, AuthError> {
         let mut response = request.send().await.map_err(transport_error)?;

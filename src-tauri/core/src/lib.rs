@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod clock;
 pub mod config;
 pub mod connection;
+pub mod credentials;
 pub mod protocol;
 pub mod secret;
 pub mod server_url;
