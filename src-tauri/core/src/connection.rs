@@ -45,6 +45,8 @@ pub enum ConnectionStatus {
         username: String,
         /// Admins see everyone's presence and sessions.
         is_admin: bool,
+        /// The server's version, as `GET /status` reported it.
+        server_version: Option<String>,
         /// Round trip of the last application ping, once one was answered.
         latency_ms: Option<u64>,
     },
@@ -120,6 +122,8 @@ pub struct ConnectionConfig {
     pub socket_url: String,
     /// TLS settings shared with REST; `None` uses the system roots.
     pub tls: Option<native_tls::TlsConnector>,
+    /// The server's version from `GET /status`, shown with the status.
+    pub server_version: Option<String>,
     /// Servers before 2.8 answer `fetch_daily_logs` on the socket; newer ones only over REST.
     pub socket_daily_logs: bool,
     /// Step limits.
@@ -418,10 +422,12 @@ impl<C: Credentials> Actor<C> {
     /// Delivers events and keeps proving the socket alive until something ends it.
     async fn serve(&mut self, socket: &mut Socket, init: protocol::Init) -> Ended {
         let timings = self.config.timings.clone();
+        let server_version = self.config.server_version.clone();
         let connected = |latency: Option<Duration>| ConnectionStatus::Connected {
             user_id: init.user_id.clone(),
             username: init.username.clone(),
             is_admin: init.users_online.is_some(),
+            server_version: self.config.server_version.clone(),
             latency_ms: latency.map(|l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX)),
         };
         self.publish(connected(self.latency));

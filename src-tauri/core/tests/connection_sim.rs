@@ -82,6 +82,7 @@ fn config(sim: &Sim, timings: Timings) -> ConnectionConfig {
     ConnectionConfig {
         socket_url: format!("{}/socket.io/", sim.base_url()),
         tls: None,
+        server_version: Some("2.36.0".into()),
         socket_daily_logs: false,
         timings,
     }
