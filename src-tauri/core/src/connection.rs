@@ -427,7 +427,7 @@ impl<C: Credentials> Actor<C> {
             user_id: init.user_id.clone(),
             username: init.username.clone(),
             is_admin: init.users_online.is_some(),
-            server_version: self.config.server_version.clone(),
+            server_version: server_version.clone(),
             latency_ms: latency.map(|l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX)),
         };
         self.publish(connected(self.latency));
