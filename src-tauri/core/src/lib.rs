@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod credentials;
+pub mod delivery;
 pub mod happening;
 pub mod protocol;
 pub mod secret;
