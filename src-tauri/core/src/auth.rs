@@ -460,6 +460,19 @@ impl AbsClient {
         serde_json::from_slice(&reply.body).map_err(|e| decode_error(&e))
     }
 
+    /// An authenticated `GET` of raw bytes (a cover image), at most [`MAX_BODY_BYTES`].
+    pub async fn get_bytes(&self, path: &str, token: &Secret) -> Result<Vec<u8>, AuthError> {
+        let request = self
+            .http
+            .get(self.url.rest(path))
+            .bearer_auth(token.expose());
+        let reply = self.send(request).await?;
+        if !reply.status.is_success() {
+            return Err(common_failure(&reply));
+        }
+        Ok(reply.body)
+    }
+
     /// Sends a request and reads the whole body, refusing more than [`MAX_BODY_BYTES`].
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Reply, AuthError> {
         let mut response = request.send().await.map_err(transport_error)?;

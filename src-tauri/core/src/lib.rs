@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod clock;
 pub mod config;
 pub mod connection;
+pub mod covers;
 pub mod credentials;
 pub mod delivery;
 pub mod happening;
