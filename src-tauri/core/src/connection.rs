@@ -51,7 +51,9 @@ pub enum ConnectionStatus {
         latency_ms: Option<u64>,
     },
     /// The server rejected our credentials and a refresh did not help; nothing is retried until
-    /// the user signs in again (the server rate-limits sign-ins).
+    /// the user signs in again (the server rate-limits sign-ins). Serialized as `signin_required`,
+    /// the spelling the CLI's `--json` and the window use.
+    #[serde(rename = "signin_required")]
     SignInRequired {
         /// What the server said, for people.
         reason: String,

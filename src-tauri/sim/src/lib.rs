@@ -251,6 +251,19 @@ impl Sim {
         api::issue_tokens(&self.core, user)
     }
 
+    /// How many HTTP requests this path got so far (`/login`, `/auth/refresh`, `/socket.io/`, ...;
+    /// `/audiobookshelf/x` counts as `/x`, the query is ignored), so tests can prove that a client
+    /// stopped asking.
+    pub fn request_count(&self, path: &str) -> usize {
+        self.core
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Ids of the open playback sessions, in start order.
     pub fn open_session_ids(&self) -> Vec<String> {
         self.core

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use axum::ServiceExt;
 use axum::body::Body;
-use axum::extract::Request;
 use axum::extract::connect_info::Connected;
+use axum::extract::{Request, State};
 use axum::http::Uri;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -269,10 +269,16 @@ fn engine_preflight(req: &Request) -> Response {
     resp
 }
 
-/// The outermost layer: base-path rewrite before routing; for engine.io requests CORS and
-/// numeric error codes.
-async fn outer(mut req: Request, next: Next) -> Response {
+/// The outermost layer: base-path rewrite before routing, the per-path request count; for
+/// engine.io requests CORS and numeric error codes.
+async fn outer(State(core): State<CoreRef>, mut req: Request, next: Next) -> Response {
     strip_base_path(&mut req);
+    *core
+        .requests
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(req.uri().path().to_owned())
+        .or_default() += 1;
     if !req.uri().path().starts_with("/socket.io") {
         return next.run(req).await;
     }
@@ -335,7 +341,7 @@ impl Server {
     fn serve(&self, core: &CoreRef, listener: TcpListener) {
         let (layer, io) = socket::build(core);
         let router = rest::router(core.clone()).layer(layer);
-        let app = axum::middleware::from_fn(outer).layer(router);
+        let app = axum::middleware::from_fn_with_state(core.clone(), outer).layer(router);
         let make = app.into_make_service_with_connect_info::<PeerAddr>();
         let listener = SimListener {
             inner: listener,

@@ -128,6 +128,8 @@ pub(crate) struct Core {
     pub server: OnceLock<Arc<Server>>,
     /// Background tasks (scenario) to stop on shutdown.
     pub background: Mutex<Vec<JoinHandle<()>>>,
+    /// HTTP requests served per path (base path stripped), so tests can prove a client stayed quiet.
+    pub requests: Mutex<HashMap<String, usize>>,
 }
 
 /// `Arc<Core>`, the handle given to REST handlers, socket handlers and the Rust API.
@@ -145,6 +147,7 @@ impl Core {
             events,
             server: OnceLock::new(),
             background: Mutex::new(Vec::new()),
+            requests: Mutex::new(HashMap::new()),
         })
     }
 

@@ -406,3 +406,24 @@ async fn old_server_login_has_only_the_legacy_token() {
     .await;
     assert_eq!(r.status, 404);
 }
+
+#[tokio::test]
+async fn requests_are_counted_per_path_with_the_base_path_stripped() {
+    let sim = start_default().await;
+    assert_eq!(sim.request_count("/login"), 0);
+    login(&sim, "root", "root", true).await;
+    login(&sim, "root", "wrong", true).await;
+    send(client().post(format!("{}/audiobookshelf/login", sim.base_url()))).await;
+    send(client().get(format!("{}/status?x=1", sim.base_url()))).await;
+    assert_eq!(
+        sim.request_count("/login"),
+        3,
+        "failed ones and base-path ones count"
+    );
+    assert_eq!(
+        sim.request_count("/status"),
+        1,
+        "the query is not part of the key"
+    );
+    assert_eq!(sim.request_count("/auth/refresh"), 0);
+}

@@ -1,0 +1,284 @@
+//! `watch`: the app's connection (keyring sign-in, [`SignedIn`], the connection task) printed to
+//! the terminal until Ctrl-C, as readable lines or one JSON object per line.
+//!
+//! A status whose only change is the measured ping latency is not printed again (it changes
+//! every 30 s). When the status becomes "sign-in required" the command stops with exit code 3:
+//! nothing will happen until someone signs in again.
+
+use std::time::Duration;
+
+use abs_tray_core::auth::ServerVersion;
+use abs_tray_core::connection::{self, ConnectionConfig, ConnectionStatus, Timings};
+use abs_tray_core::credentials::SignedIn;
+use abs_tray_core::protocol::ServerEvent;
+use serde::Serialize;
+
+use crate::error::CliError;
+use crate::events;
+use crate::output;
+use crate::setup::Config;
+
+/// How long the version probe before connecting may take (the connection itself retries forever).
+const STATUS_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a clean shutdown may take before the command just ends.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
+/// The first version whose daily log is only available over REST.
+const REST_DAILY_LOGS: ServerVersion = ServerVersion::new(2, 8, 0);
+
+/// A status line of `--json`: `{"type":"status","state":...}`.
+#[derive(Serialize)]
+struct StatusLine<'a> {
+    /// Always `status`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// The status, flattened (`state` and its fields).
+    #[serde(flatten)]
+    status: &'a ConnectionStatus,
+}
+
+/// An event line of `--json`: `{"type":"event","name":...,"data":...}`.
+#[derive(Serialize)]
+struct EventLine<'a> {
+    /// Always `event`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// The Socket.IO event name.
+    name: &'a str,
+    /// The decoded payload (see [`events::data`]).
+    data: serde_json::Value,
+}
+
+/// `abs-tray-cli watch [--json]`.
+pub async fn watch(json: bool) -> Result<(), CliError> {
+    let config = Config::load()?;
+    let (url, _) = config.account()?;
+    let manager = config.manager()?;
+    let version = match tokio::time::timeout(STATUS_PROBE_TIMEOUT, manager.client().status()).await
+    {
+        Ok(Ok(info)) => info.version,
+        Ok(Err(e)) => {
+            tracing::warn!(
+                code = e.code(),
+                "server status unknown, connecting anyway: {e}"
+            );
+            None
+        }
+        Err(_) => None,
+    };
+    let tls = config.trust_for(&url)?;
+    let connection_config = ConnectionConfig {
+        socket_url: url.socket_url(),
+        tls: Some(tls.connector()),
+        server_version: version.map(|v| v.to_string()),
+        socket_daily_logs: version.is_some_and(|v| v < REST_DAILY_LOGS),
+        timings: Timings::default(),
+    };
+    let (handle, mut events, task) =
+        connection::spawn(connection_config, SignedIn::new(manager, None));
+    let mut printer = Printer { json, last: None };
+    let mut status = handle.status();
+    let stop = stop_signal();
+    tokio::pin!(stop);
+
+    let first = status.borrow_and_update().clone();
+    let mut outcome = printer.status(&first).map_err(CliError::from);
+    while outcome.is_ok() {
+        tokio::select! {
+            changed = status.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let current = status.borrow_and_update().clone();
+                outcome = printer.status(&current).map_err(CliError::from);
+                match current {
+                    ConnectionStatus::SignInRequired { reason } => {
+                        outcome = outcome.and(Err(CliError::SignInRequired(format!(
+                            "{reason}; run `abs-tray-cli login` again"
+                        ))));
+                    }
+                    ConnectionStatus::Stopped => break,
+                    _ => {}
+                }
+            }
+            event = events.recv() => match event {
+                Some(event) => outcome = printer.event(&event).map_err(CliError::from),
+                None => break,
+            },
+            () = &mut stop => break,
+        }
+    }
+    // Close the socket politely (the server sees the user go offline at once).
+    let _ = handle.shutdown().await;
+    let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, task).await;
+    outcome
+}
+
+/// Resolves on Ctrl-C (or SIGTERM on Unix).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Writes statuses and events in the chosen format.
+struct Printer {
+    /// One JSON object per line.
+    json: bool,
+    /// The last printed status, latency left out, to skip latency-only updates.
+    last: Option<ConnectionStatus>,
+}
+
+impl Printer {
+    /// Prints a status unless only its latency changed.
+    fn status(&mut self, status: &ConnectionStatus) -> std::io::Result<()> {
+        let comparable = without_latency(status);
+        if self.last.as_ref() == Some(&comparable) {
+            return Ok(());
+        }
+        self.last = Some(comparable);
+        if self.json {
+            let line = StatusLine {
+                kind: "status",
+                status,
+            };
+            output::line(&serde_json::to_string(&line).map_err(std::io::Error::other)?)
+        } else {
+            output::line(&format!(
+                "status: {}",
+                output::one_line(&describe_status(status))
+            ))
+        }
+    }
+
+    /// Prints an event.
+    fn event(&mut self, event: &ServerEvent) -> std::io::Result<()> {
+        if self.json {
+            let line = EventLine {
+                kind: "event",
+                name: event.name(),
+                data: events::data(event),
+            };
+            output::line(&serde_json::to_string(&line).map_err(std::io::Error::other)?)
+        } else {
+            output::line(&format!(
+                "event {}: {}",
+                output::one_line(event.name()),
+                output::one_line(&events::describe(event))
+            ))
+        }
+    }
+}
+
+/// The status with the latency cleared, for comparisons.
+fn without_latency(status: &ConnectionStatus) -> ConnectionStatus {
+    match status {
+        ConnectionStatus::Connected {
+            user_id,
+            username,
+            is_admin,
+            server_version,
+            ..
+        } => ConnectionStatus::Connected {
+            user_id: user_id.clone(),
+            username: username.clone(),
+            is_admin: *is_admin,
+            server_version: server_version.clone(),
+            latency_ms: None,
+        },
+        other => other.clone(),
+    }
+}
+
+/// One readable sentence for a status.
+fn describe_status(status: &ConnectionStatus) -> String {
+    match status {
+        ConnectionStatus::Offline {
+            reason,
+            retry_at_ms,
+        } => {
+            let retry = retry_at_ms
+                .and_then(|at| {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .ok()?;
+                    let now = u64::try_from(now.as_millis()).ok()?;
+                    Some(format!(
+                        "; retrying in {:.1} s",
+                        at.saturating_sub(now) as f64 / 1000.0
+                    ))
+                })
+                .unwrap_or_default();
+            format!("offline ({reason}){retry}")
+        }
+        ConnectionStatus::Connecting => "connecting".into(),
+        ConnectionStatus::Authenticating => "authenticating".into(),
+        ConnectionStatus::Connected {
+            username,
+            is_admin,
+            server_version,
+            ..
+        } => {
+            let role = if *is_admin { "admin" } else { "not an admin" };
+            let version = server_version
+                .as_deref()
+                .map(|v| format!(", Audiobookshelf {v}"))
+                .unwrap_or_default();
+            format!("connected as {username} ({role}{version})")
+        }
+        ConnectionStatus::SignInRequired { reason } => format!("sign-in required ({reason})"),
+        ConnectionStatus::Stopped => "stopped".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_status_lines_carry_the_type_and_the_state() {
+        let status = ConnectionStatus::SignInRequired {
+            reason: "Invalid refresh token".into(),
+        };
+        let line = serde_json::to_string(&StatusLine {
+            kind: "status",
+            status: &status,
+        })
+        .unwrap();
+        assert_eq!(
+            line,
+            r#"{"type":"status","state":"signin_required","reason":"Invalid refresh token"}"#
+        );
+    }
+
+    #[test]
+    fn latency_only_changes_are_not_repeated() {
+        let connected = |latency| ConnectionStatus::Connected {
+            user_id: "u".into(),
+            username: "alice".into(),
+            is_admin: false,
+            server_version: None,
+            latency_ms: latency,
+        };
+        assert_eq!(without_latency(&connected(Some(3))), connected(None));
+        assert_eq!(
+            describe_status(&connected(Some(3))),
+            "connected as alice (not an admin)"
+        );
+    }
+}
