@@ -84,6 +84,20 @@ pub trait Credentials: Send + Sync + 'static {
     fn daily_logs(&self) -> impl Future<Output = Result<DailyLogs, CredentialError>> + Send;
 }
 
+/// Shared credentials (the app also uses them for REST reads).
+impl<C: Credentials> Credentials for std::sync::Arc<C> {
+    fn access_token(
+        &self,
+        refresh: bool,
+    ) -> impl Future<Output = Result<Secret, CredentialError>> + Send {
+        (**self).access_token(refresh)
+    }
+
+    fn daily_logs(&self) -> impl Future<Output = Result<DailyLogs, CredentialError>> + Send {
+        (**self).daily_logs()
+    }
+}
+
 /// How long each step may take; tests shrink these to make failures fast.
 #[derive(Debug, Clone)]
 pub struct Timings {

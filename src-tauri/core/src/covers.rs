@@ -90,7 +90,7 @@ impl CoverCache {
 }
 
 /// Ids become file names: only what ABS ids look like (uuids, old `li_...` ids).
-fn is_safe_id(id: &str) -> bool {
+pub(crate) fn is_safe_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id

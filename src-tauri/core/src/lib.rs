@@ -10,6 +10,8 @@ pub mod credentials;
 pub mod delivery;
 pub mod doctor;
 pub mod happening;
+pub mod live;
+pub mod notifier;
 pub mod policy;
 pub mod protocol;
 pub mod secret;

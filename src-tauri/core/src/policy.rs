@@ -231,6 +231,11 @@ impl Policy {
         &self.settings
     }
 
+    /// Who is watching, once the connection knows (the user can change on a new sign-in).
+    pub fn set_context(&mut self, context: PolicyContext) {
+        self.context = context;
+    }
+
     /// Applies changed settings (a toggle, a pause). Pause and quiet hours also judge what is
     /// still held when it comes due; switches and mutes apply to happenings from now on.
     pub fn set_settings(&mut self, settings: PolicySettings) {

@@ -317,6 +317,13 @@ async fn watch_json_prints_the_connection_and_events_until_ctrl_c() {
     })
     .await;
     assert_eq!(event["data"]["message"], message.as_str());
+    // The policy's decision on it: an admin broadcast always pops up, its text kept literally.
+    let decision = json_line_matching(&mut lines, &mut seen, "the admin message popup", |v| {
+        v["type"] == "notification" && v["category"] == "admin_message"
+    })
+    .await;
+    assert_eq!(decision["outcome"], "shown");
+    assert_eq!(decision["body"], message.as_str());
 
     // Ctrl-C: the socket is closed politely and the command succeeds.
     let mut sim_events = sim.events();

@@ -47,6 +47,9 @@ enum Command {
         /// One JSON object per line instead of readable lines.
         #[arg(long)]
         json: bool,
+        /// Also show the notifications as desktop popups (a headless notifier without the tray).
+        #[arg(long)]
+        notify: bool,
     },
     /// Sign out: end the server session and delete the credential from the keyring.
     Logout,
@@ -101,7 +104,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> Result<(), CliError> {
     match command {
         Command::Login(args) => login::login(args).await,
-        Command::Watch { json } => watch::watch(json).await,
+        Command::Watch { json, notify } => watch::watch(json, notify).await,
         Command::Logout => login::logout().await,
         Command::Doctor { url, json } => diagnose::doctor(url, json).await,
     }

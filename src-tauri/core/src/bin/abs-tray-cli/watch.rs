@@ -1,17 +1,25 @@
-//! `watch`: the app's connection (keyring sign-in, [`SignedIn`], the connection task) printed to
-//! the terminal until Ctrl-C, as readable lines or one JSON object per line.
+//! `watch`: the app's connection (keyring sign-in, [`SignedIn`], the connection task), live state
+//! and notification policy, printed to the terminal until Ctrl-C, as readable lines or one JSON
+//! object per line; with `--notify` the policy's popups are also shown on the desktop.
 //!
 //! A status whose only change is the measured ping latency is not printed again (it changes
 //! every 30 s). When the status becomes "sign-in required" the command stops with exit code 3:
 //! nothing will happen until someone signs in again.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use abs_tray_core::auth::ServerVersion;
 use abs_tray_core::connection::{self, ConnectionConfig, ConnectionStatus, Timings};
+use abs_tray_core::covers::CoverCache;
 use abs_tray_core::credentials::SignedIn;
+use abs_tray_core::delivery::{AppIdentity, Delivery, Opener};
+use abs_tray_core::live::{self, LiveSettings};
+use abs_tray_core::notifier::{self, Outputs};
+use abs_tray_core::policy::{Decision, Outcome, PolicySettings};
 use abs_tray_core::protocol::ServerEvent;
 use serde::Serialize;
+use tokio::sync::mpsc;
 
 use crate::error::CliError;
 use crate::events;
@@ -48,8 +56,37 @@ struct EventLine<'a> {
     data: serde_json::Value,
 }
 
-/// `abs-tray-cli watch [--json]`.
-pub async fn watch(json: bool) -> Result<(), CliError> {
+/// A decision line of `--json`: `{"type":"notification","title":...,"body":...,"outcome":...}`.
+#[derive(Serialize)]
+struct NotificationLine<'a> {
+    /// Always `notification`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// The popup's title.
+    title: &'a str,
+    /// The popup's body.
+    body: &'a str,
+    /// Its category (`sessions`, `presence`, ...).
+    category: abs_tray_core::happening::Category,
+    /// `shown`, `held` or `suppressed:<reason>`.
+    outcome: String,
+}
+
+/// Opens clicked popups in the browser; there is no window to open from a terminal.
+struct BrowserOpener;
+
+impl Opener for BrowserOpener {
+    fn open_url(&self, url: &str) {
+        if let Err(err) = std::process::Command::new("xdg-open").arg(url).spawn() {
+            tracing::warn!(%err, "could not open the browser");
+        }
+    }
+
+    fn open_window(&self) {}
+}
+
+/// `abs-tray-cli watch [--json] [--notify]`.
+pub async fn watch(json: bool, notify: bool) -> Result<(), CliError> {
     let config = Config::load()?;
     let (url, _) = config.account()?;
     let manager = config.manager()?;
@@ -73,8 +110,51 @@ pub async fn watch(json: bool) -> Result<(), CliError> {
         socket_daily_logs: version.is_some_and(|v| v < REST_DAILY_LOGS),
         timings: Timings::default(),
     };
-    let (handle, mut events, task) =
-        connection::spawn(connection_config, SignedIn::new(manager, None));
+    let signed_in = Arc::new(SignedIn::new(manager, None));
+    let (handle, mut server_events, task) = connection::spawn(connection_config, signed_in.clone());
+
+    // Every event is printed and also feeds live state, whose facts feed the policy.
+    let (live_tx, live_rx) = mpsc::channel(1024);
+    let (print_tx, mut events) = mpsc::channel(1024);
+    tokio::spawn(async move {
+        while let Some(event) = server_events.recv().await {
+            if print_tx.send(event.clone()).await.is_err() || live_tx.send(event).await.is_err() {
+                break;
+            }
+        }
+    });
+    let (_live, happenings, _live_task) = live::spawn(
+        live_rx,
+        handle.status(),
+        signed_in.clone(),
+        LiveSettings::default(),
+    );
+    let policy_settings: PolicySettings = config
+        .settings
+        .notifications
+        .clone()
+        .try_into()
+        .unwrap_or_else(|err| {
+            tracing::warn!(%err, "notification settings unreadable; using the defaults");
+            PolicySettings::default()
+        });
+    let (decision_tx, mut decisions) = mpsc::channel(256);
+    let covers = abs_tray_core::config::default_dir()
+        .ok()
+        .map(|dir| (CoverCache::new(dir.join("covers")), signed_in.clone()));
+    let outputs = Outputs {
+        delivery: notify.then(|| Delivery::start(AppIdentity::default(), Arc::new(BrowserOpener))),
+        covers: if notify { covers } else { None },
+        decisions: Some(decision_tx),
+    };
+    let (_notifier, _notifier_task) = notifier::spawn(
+        happenings,
+        handle.status(),
+        policy_settings,
+        url.clone(),
+        outputs,
+    );
+
     let mut printer = Printer { json, last: None };
     let mut status = handle.status();
     let stop = stop_signal();
@@ -104,6 +184,7 @@ pub async fn watch(json: bool) -> Result<(), CliError> {
                 Some(event) => outcome = printer.event(&event).map_err(CliError::from),
                 None => break,
             },
+            Some(decision) = decisions.recv() => outcome = printer.decision(&decision).map_err(CliError::from),
             () = &mut stop => break,
         }
     }
@@ -180,6 +261,40 @@ impl Printer {
                 "event {}: {}",
                 output::one_line(event.name()),
                 output::one_line(&events::describe(event))
+            ))
+        }
+    }
+}
+
+impl Printer {
+    /// Prints a notification decision.
+    fn decision(&mut self, decision: &Decision) -> std::io::Result<()> {
+        let notification = &decision.notification;
+        let outcome = match &decision.outcome {
+            Outcome::Shown => "shown".to_owned(),
+            Outcome::Held { .. } => "held".to_owned(),
+            Outcome::Suppressed(reason) => format!(
+                "suppressed:{}",
+                serde_json::to_value(reason)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            ),
+        };
+        if self.json {
+            let line = NotificationLine {
+                kind: "notification",
+                title: &notification.title,
+                body: &notification.body,
+                category: notification.category,
+                outcome,
+            };
+            output::line(&serde_json::to_string(&line).map_err(std::io::Error::other)?)
+        } else {
+            output::line(&format!(
+                "notification ({outcome}): {} — {}",
+                output::one_line(&notification.title),
+                output::one_line(&notification.body)
             ))
         }
     }

@@ -1,0 +1,299 @@
+//! The live-state task: owns a [`LiveState`], feeds it the connection's events and status and
+//! the REST reconciles, and publishes snapshots (coalesced) and happenings (each once).
+//!
+//! Reconciles run one at a time; what is asked for meanwhile becomes exactly one more, so a
+//! burst of `user_stream_update`s costs two reads, not one per event. Positions are polled only
+//! while someone looks ([`LiveHandle::set_watching`]). The only timers are that poll, the retry
+//! of a failed read, the trailing edge of the snapshot coalescing, and the moment the next
+//! session turns stale.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep_until};
+
+use super::rest::{Fetch, LiveRest, Reconciled};
+use super::state::{LiveState, ReconcileTicket};
+use super::{LiveSettings, Snapshot};
+use crate::connection::ConnectionStatus;
+use crate::happening::Happening;
+use crate::protocol::ServerEvent;
+
+/// First wait before a failed reconcile is tried again.
+const RETRY_MIN: Duration = Duration::from_secs(1);
+/// Longest wait between retries.
+const RETRY_MAX: Duration = Duration::from_secs(60);
+/// Longest wait for an item title; the progress fact goes out without it after that.
+const TITLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Happenings waiting for the policy; a policy that stops reading slows the state down rather
+/// than growing memory.
+const HAPPENINGS_QUEUE: usize = 256;
+
+/// The app's side of the live-state task; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct LiveHandle {
+    /// The latest picture.
+    snapshot: watch::Receiver<Snapshot>,
+    /// Whether someone looks (window open, tooltip shown).
+    watching: Arc<watch::Sender<bool>>,
+}
+
+impl LiveHandle {
+    /// The latest snapshot, to render or to `changed().await` on (at most a few per second).
+    pub fn snapshot(&self) -> watch::Receiver<Snapshot> {
+        self.snapshot.clone()
+    }
+
+    /// A copy of the latest snapshot (cheap: its lists are shared).
+    pub fn latest(&self) -> Snapshot {
+        self.snapshot.borrow().clone()
+    }
+
+    /// Someone started or stopped looking; while they look, an admin's positions are polled.
+    /// Turning it on refreshes at once. The caller combines its sources (window, tooltip).
+    pub fn set_watching(&self, watching: bool) {
+        self.watching.send_if_modified(|current| {
+            let changed = *current != watching;
+            *current = watching;
+            changed
+        });
+    }
+}
+
+/// Starts the task. It ends when the connection's event stream ends. Happenings come out of
+/// the returned receiver in order; drop it if nobody wants them (keeping it unread stalls the
+/// task once its queue is full).
+pub fn spawn<R: LiveRest>(
+    events: mpsc::Receiver<ServerEvent>,
+    status: watch::Receiver<ConnectionStatus>,
+    rest: R,
+    settings: LiveSettings,
+) -> (LiveHandle, mpsc::Receiver<Happening>, JoinHandle<()>) {
+    let initial = Snapshot::empty(status.borrow().clone());
+    let (snapshot_tx, snapshot) = watch::channel(initial);
+    let (watching_tx, watching) = watch::channel(false);
+    let (happenings_tx, happenings) = mpsc::channel(HAPPENINGS_QUEUE);
+    let driver = Driver {
+        state: LiveState::new(&settings),
+        settings,
+        rest,
+        events,
+        status,
+        watching,
+        snapshot: snapshot_tx,
+        happenings: happenings_tx,
+    };
+    let task = tokio::spawn(driver.run());
+    let handle = LiveHandle {
+        snapshot,
+        watching: Arc::new(watching_tx),
+    };
+    (handle, happenings, task)
+}
+
+/// A reconcile in progress.
+type InFlight<'a> = Pin<Box<dyn Future<Output = (ReconcileTicket, Reconciled)> + Send + 'a>>;
+
+/// Everything the task owns.
+struct Driver<R> {
+    /// The pure state.
+    state: LiveState,
+    /// Intervals.
+    settings: LiveSettings,
+    /// REST reads.
+    rest: R,
+    /// Server events from the connection.
+    events: mpsc::Receiver<ServerEvent>,
+    /// The connection's status.
+    status: watch::Receiver<ConnectionStatus>,
+    /// Whether someone looks.
+    watching: watch::Receiver<bool>,
+    /// Snapshots out.
+    snapshot: watch::Sender<Snapshot>,
+    /// Happenings out.
+    happenings: mpsc::Sender<Happening>,
+}
+
+impl<R: LiveRest> Driver<R> {
+    /// The task's loop.
+    async fn run(self) {
+        let Driver {
+            mut state,
+            settings,
+            rest,
+            mut events,
+            mut status,
+            mut watching,
+            snapshot,
+            happenings,
+        } = self;
+        let rest = &rest;
+        state.apply_status(&status.borrow_and_update(), unix_now());
+        snapshot.send_replace(state.snapshot(unix_now()));
+        let mut last_publish = Instant::now();
+        let mut dirty = false;
+        let mut in_flight: Option<InFlight<'_>> = None;
+        let mut retry_at: Option<Instant> = None;
+        let mut retry_delay = RETRY_MIN;
+        let mut next_poll: Option<Instant> = None;
+        let mut status_open = true;
+        let mut watching_open = true;
+        loop {
+            if in_flight.is_none()
+                && retry_at.is_none()
+                && let Some(ticket) = state.take_reconcile()
+            {
+                in_flight = Some(Box::pin(fetch(rest, ticket)));
+            }
+            if *watching.borrow() && state.can_poll() {
+                next_poll.get_or_insert_with(|| Instant::now() + settings.poll_interval);
+            } else {
+                next_poll = None;
+            }
+            let now = Instant::now();
+            if dirty && now >= last_publish + settings.publish_every {
+                snapshot.send_replace(state.snapshot(unix_now()));
+                last_publish = now;
+                dirty = false;
+            }
+            let now_ms = unix_now();
+            let stale_at = state
+                .next_stale_at(now_ms)
+                .map(|at| now + Duration::from_millis(at.saturating_sub(now_ms)));
+            tokio::select! {
+                event = events.recv() => {
+                    let Some(event) = event else { break };
+                    if matches!(event, ServerEvent::Init(_)) {
+                        // A new socket: reads for the old one are moot, and the first reconcile
+                        // of the new one should not wait out an old retry.
+                        in_flight = None;
+                        retry_at = None;
+                        retry_delay = RETRY_MIN;
+                    }
+                    if let Some(item) = state.title_wanted(&event) {
+                        let found = tokio::time::timeout(TITLE_TIMEOUT, rest.item(&item)).await;
+                        let title = found.ok().and_then(Result::ok).and_then(|i| i.title);
+                        state.learn_title(&item, title.as_deref());
+                    }
+                    let facts = state.apply_event(&event, unix_now());
+                    send(&happenings, facts).await;
+                    dirty = true;
+                }
+                changed = status.changed(), if status_open => {
+                    if changed.is_err() {
+                        status_open = false;
+                    } else {
+                        let current = status.borrow_and_update().clone();
+                        state.apply_status(&current, unix_now());
+                        dirty = true;
+                    }
+                }
+                changed = watching.changed(), if watching_open => {
+                    if changed.is_err() {
+                        watching_open = false;
+                    } else if *watching.borrow_and_update() {
+                        state.request_poll();
+                        next_poll = Some(Instant::now() + settings.poll_interval);
+                    }
+                }
+                (ticket, result) = wait(&mut in_flight), if in_flight.is_some() => {
+                    in_flight = None;
+                    let failed = result.any_failed();
+                    let facts = state.apply_reconcile(ticket, result, unix_now());
+                    send(&happenings, facts).await;
+                    dirty = true;
+                    if failed {
+                        retry_at = Some(Instant::now() + retry_delay);
+                        retry_delay = (retry_delay * 2).min(RETRY_MAX);
+                    } else {
+                        retry_delay = RETRY_MIN;
+                    }
+                }
+                () = sleep_until(retry_at.unwrap_or(now)), if retry_at.is_some() => {
+                    retry_at = None;
+                }
+                () = sleep_until(next_poll.unwrap_or(now)), if next_poll.is_some() => {
+                    state.request_poll();
+                    next_poll = Some(Instant::now() + settings.poll_interval);
+                }
+                () = sleep_until(last_publish + settings.publish_every), if dirty => {}
+                () = sleep_until(stale_at.unwrap_or(now)), if stale_at.is_some() => {
+                    dirty = true;
+                }
+            }
+        }
+        let current = status.borrow_and_update().clone();
+        state.apply_status(&current, unix_now());
+        snapshot.send_replace(state.snapshot(unix_now()));
+    }
+}
+
+/// The reads of one reconcile. `GET /api/sessions/open` is read only when a session belongs to
+/// a user whose name is unknown (offline, never seen) or the users list could not be read.
+async fn fetch<R: LiveRest>(rest: &R, ticket: ReconcileTicket) -> (ReconcileTicket, Reconciled) {
+    let users = async {
+        if ticket.wants_users() {
+            Fetch::from(rest.users_online().await)
+        } else {
+            Fetch::NotAsked
+        }
+    };
+    let tasks = async {
+        if ticket.wants_tasks() {
+            Fetch::from(rest.tasks().await)
+        } else {
+            Fetch::NotAsked
+        }
+    };
+    let (users_online, tasks) = tokio::join!(users, tasks);
+    let needs_names = match &users_online {
+        Fetch::Got(list) => {
+            let online: HashSet<&str> = list.users_online.iter().map(|u| u.id.as_str()).collect();
+            list.open_sessions
+                .iter()
+                .any(|s| !ticket.knows_user(&s.user_id) && !online.contains(s.user_id.as_str()))
+        }
+        Fetch::Failed(_) => true,
+        Fetch::NotAsked | Fetch::Forbidden => false,
+    };
+    let open_sessions = if needs_names {
+        Fetch::from(rest.open_sessions().await)
+    } else {
+        Fetch::NotAsked
+    };
+    let result = Reconciled {
+        users_online,
+        open_sessions,
+        tasks,
+    };
+    (ticket, result)
+}
+
+/// Waits for the reconcile in flight (the caller only polls this while there is one).
+async fn wait(in_flight: &mut Option<InFlight<'_>>) -> (ReconcileTicket, Reconciled) {
+    match in_flight {
+        Some(future) => future.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Hands happenings to the policy; nobody listening is fine.
+async fn send(happenings: &mpsc::Sender<Happening>, facts: Vec<Happening>) {
+    for fact in facts {
+        if happenings.send(fact).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Unix milliseconds now, the state's clock.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
