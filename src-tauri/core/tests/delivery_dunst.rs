@@ -91,15 +91,32 @@ fn popups_reach_dunst_literally_and_clicks_open_the_page() {
     // dbus-monitor needs a moment to install its match rule; a first marker popup proves it.
     let (tx, clicks) = mpsc::channel();
     let delivery = Delivery::start(AppIdentity::default(), Arc::new(Recorder(Mutex::new(tx))));
-    delivery.show(Popup {
-        title: "<b>x</b>& warm-up".into(),
-        body: "first".into(),
-        urgency: Urgency::Low,
-        open_url: None,
-        image: None,
-    });
-    let warmup = wait_for_notify(&lines, "warm-up");
-    assert!(!warmup.is_empty());
+    // dbus-monitor installs its match rule asynchronously: repeat a warm-up popup until it is seen.
+    let mut warmed = false;
+    for _ in 0..20 {
+        delivery.show(Popup {
+            title: "<b>x</b>& warm-up".into(),
+            body: "first".into(),
+            urgency: Urgency::Low,
+            open_url: None,
+            image: None,
+        });
+        let deadline = std::time::Instant::now() + Duration::from_millis(500);
+        while let Ok(line) =
+            lines.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+        {
+            if line.contains("warm-up") {
+                warmed = true;
+                break;
+            }
+        }
+        if warmed {
+            break;
+        }
+    }
+    assert!(warmed, "dbus-monitor never saw a Notify call");
+    // Drain the rest of the warm-up calls.
+    while lines.recv_timeout(Duration::from_millis(300)).is_ok() {}
     dunstctl(&["close-all"]);
 
     delivery.show(Popup {

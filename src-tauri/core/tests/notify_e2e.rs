@@ -132,6 +132,24 @@ async fn a_ten_minute_session_pops_up_twice_and_a_click_opens_the_sessions_page(
         ..PolicySettings::default()
     };
     let (decision_tx, mut decisions) = mpsc::channel(64);
+    // dbus-monitor installs its match rule asynchronously: repeat a warm-up popup until it is seen.
+    let mut warmed = false;
+    for _ in 0..20 {
+        delivery.show(abs_tray_core::delivery::Popup {
+            title: "warm-up".into(),
+            body: String::new(),
+            urgency: abs_tray_core::delivery::Urgency::Low,
+            open_url: None,
+            image: None,
+        });
+        if summaries.recv_timeout(Duration::from_millis(500)).is_ok() {
+            warmed = true;
+            break;
+        }
+    }
+    assert!(warmed, "dbus-monitor never saw a Notify call");
+    while summaries.recv_timeout(Duration::from_millis(300)).is_ok() {}
+    let _ = Command::new("dunstctl").arg("close-all").status();
     let outputs = Outputs {
         delivery: Some(delivery),
         covers: None,
