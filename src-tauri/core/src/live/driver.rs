@@ -4,8 +4,8 @@
 //! Reconciles run one at a time; what is asked for meanwhile becomes exactly one more, so a
 //! burst of `user_stream_update`s costs two reads, not one per event. Positions are polled only
 //! while someone looks ([`LiveHandle::set_watching`]). The only timers are that poll, the retry
-//! of a failed read, the trailing edge of the snapshot coalescing, and the moment the next
-//! session turns stale.
+//! of a failed read, the trailing edge of the snapshot coalescing, and the moment the state
+//! changes by itself (a session turns stale, a vanished session's grace ends).
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -133,8 +133,9 @@ impl<R: LiveRest> Driver<R> {
             happenings,
         } = self;
         let rest = &rest;
-        state.apply_status(&status.borrow_and_update(), unix_now());
-        snapshot.send_replace(state.snapshot(unix_now()));
+        let clock = Clock::start();
+        state.apply_status(&status.borrow_and_update(), clock.now_ms());
+        snapshot.send_replace(state.snapshot(clock.now_ms()));
         let mut last_publish = Instant::now();
         let mut dirty = false;
         let mut in_flight: Option<InFlight<'_>> = None;
@@ -157,15 +158,18 @@ impl<R: LiveRest> Driver<R> {
             }
             let now = Instant::now();
             if dirty && now >= last_publish + settings.publish_every {
-                snapshot.send_replace(state.snapshot(unix_now()));
+                snapshot.send_replace(state.snapshot(clock.now_ms()));
                 last_publish = now;
                 dirty = false;
             }
-            let now_ms = unix_now();
-            let stale_at = state
-                .next_stale_at(now_ms)
+            let now_ms = clock.now_ms();
+            let wake_at = state
+                .next_wake_at(now_ms)
                 .map(|at| now + Duration::from_millis(at.saturating_sub(now_ms)));
             tokio::select! {
+                // Events first: when an event and a REST reply are both ready, the event is
+                // usually the older news (the server announces before it changes its lists).
+                biased;
                 event = events.recv() => {
                     let Some(event) = event else { break };
                     if matches!(event, ServerEvent::Init(_)) {
@@ -180,7 +184,12 @@ impl<R: LiveRest> Driver<R> {
                         let title = found.ok().and_then(Result::ok).and_then(|i| i.title);
                         state.learn_title(&item, title.as_deref());
                     }
-                    let facts = state.apply_event(&event, unix_now());
+                    let facts = state.apply_event(&event, clock.now_ms());
+                    if matches!(event, ServerEvent::Init(_)) {
+                        // The status this socket reached so far (see `LiveState::apply_status`).
+                        let current = status.borrow_and_update().clone();
+                        state.apply_status(&current, clock.now_ms());
+                    }
                     send(&happenings, facts).await;
                     dirty = true;
                 }
@@ -189,7 +198,7 @@ impl<R: LiveRest> Driver<R> {
                         status_open = false;
                     } else {
                         let current = status.borrow_and_update().clone();
-                        state.apply_status(&current, unix_now());
+                        state.apply_status(&current, clock.now_ms());
                         dirty = true;
                     }
                 }
@@ -204,7 +213,7 @@ impl<R: LiveRest> Driver<R> {
                 (ticket, result) = wait(&mut in_flight), if in_flight.is_some() => {
                     in_flight = None;
                     let failed = result.any_failed();
-                    let facts = state.apply_reconcile(ticket, result, unix_now());
+                    let facts = state.apply_reconcile(ticket, result, clock.now_ms());
                     send(&happenings, facts).await;
                     dirty = true;
                     if failed {
@@ -222,14 +231,16 @@ impl<R: LiveRest> Driver<R> {
                     next_poll = Some(Instant::now() + settings.poll_interval);
                 }
                 () = sleep_until(last_publish + settings.publish_every), if dirty => {}
-                () = sleep_until(stale_at.unwrap_or(now)), if stale_at.is_some() => {
+                () = sleep_until(wake_at.unwrap_or(now)), if wake_at.is_some() => {
+                    let facts = state.tick(clock.now_ms());
+                    send(&happenings, facts).await;
                     dirty = true;
                 }
             }
         }
         let current = status.borrow_and_update().clone();
-        state.apply_status(&current, unix_now());
-        snapshot.send_replace(state.snapshot(unix_now()));
+        state.apply_status(&current, clock.now_ms());
+        snapshot.send_replace(state.snapshot(clock.now_ms()));
     }
 }
 
@@ -291,8 +302,35 @@ async fn send(happenings: &mpsc::Sender<Happening>, facts: Vec<Happening>) {
     }
 }
 
-/// Unix milliseconds now, the state's clock.
-fn unix_now() -> u64 {
+/// The state's clock: Unix milliseconds that never run behind the timers. The wall clock is
+/// what server timestamps compare with; the timer clock (monotonic, virtual in tests) keeps a
+/// timer's deadline from being "not yet" once it fired.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    /// Wall time at start, Unix ms.
+    wall_at_start: u64,
+    /// Timer time at start.
+    timer_at_start: Instant,
+}
+
+impl Clock {
+    /// Starts counting now.
+    fn start() -> Self {
+        Self {
+            wall_at_start: wall_ms(),
+            timer_at_start: Instant::now(),
+        }
+    }
+
+    /// Unix ms now: the wall clock, or the timer clock's count where that is ahead.
+    fn now_ms(&self) -> u64 {
+        let elapsed = u64::try_from(self.timer_at_start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        wall_ms().max(self.wall_at_start.saturating_add(elapsed))
+    }
+}
+
+/// Unix milliseconds by the wall clock.
+fn wall_ms() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

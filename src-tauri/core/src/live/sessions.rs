@@ -5,8 +5,16 @@
 //! marks it "closing"; the stop is a fact once the server's list no longer has it. Sessions
 //! whose `updatedAt` has not moved for long are stale (a client that went away without closing;
 //! the server drops them after ~36 h without a word) and vanish without a happening.
+//!
+//! The socket and REST race: the server announces a close *before* removing the session, but a
+//! reconcile's reply can still be applied before that announcement arrives, and a start can be
+//! listed before its announcement arrives. So a session that leaves the list without an announced
+//! close is kept as "vanished" for a short grace: its (late) close announcement then gives the
+//! stop with its final numbers, and without one the stop is told when the grace ends (a silent
+//! removal). Recently gone sessions are remembered so a late announcement never resurrects one as
+//! a new start, and an announcement of a listed session that never synced is its late start.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use super::label::{device_label, label, play_method};
 use super::{NowListening, server_ms};
@@ -15,6 +23,11 @@ use crate::protocol::{PlayMethod, PlaybackSession};
 
 /// Title shown when the server sent none.
 const NO_TITLE: &str = "Untitled";
+/// How long a session that left the server's list without an announced close waits for that
+/// announcement (normally milliseconds behind the REST reply) before its stop is told anyway.
+pub(crate) const VANISH_GRACE_MS: u64 = 3_000;
+/// How many gone sessions are remembered, to recognise their late announcements.
+const GONE_MEMORY: usize = 256;
 
 /// One open session as tracked.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +48,8 @@ pub(crate) struct Tracked {
     pub(crate) closing: bool,
     /// Event sequence number of the last event about this session.
     touched: u64,
+    /// A `user_stream_update` about it arrived (else it is known from a list only).
+    announced: bool,
 }
 
 impl Tracked {
@@ -64,6 +79,7 @@ impl Tracked {
             active_at_ms: active_at_ms.max(updated_at_ms),
             closing: false,
             touched: seq,
+            announced: false,
         }
     }
 
@@ -96,11 +112,26 @@ impl Tracked {
     }
 }
 
+/// A session no longer listed by the server.
+#[derive(Debug, Clone)]
+struct Gone {
+    /// The session as last seen.
+    tracked: Tracked,
+    /// When its stop is told if no close announcement comes first.
+    deadline_ms: u64,
+    /// Its stop was told (or deliberately not: stale, or learned while resyncing).
+    reported: bool,
+}
+
 /// Open sessions by id, at most `cap`.
 #[derive(Debug, Clone)]
 pub(crate) struct Sessions {
     /// Open sessions by id.
     map: HashMap<String, Tracked>,
+    /// Sessions recently gone from the server's list, by id.
+    gone: HashMap<String, Gone>,
+    /// The ids in `gone`, oldest first, to forget the oldest.
+    gone_order: VecDeque<String>,
     /// Most sessions kept.
     cap: usize,
     /// Idle time after which a session is stale.
@@ -112,35 +143,51 @@ impl Sessions {
     pub(crate) fn new(cap: usize, stale_after_ms: u64) -> Self {
         Self {
             map: HashMap::new(),
+            gone: HashMap::new(),
+            gone_order: VecDeque::new(),
             cap,
             stale_after_ms,
         }
     }
 
-    /// A `user_stream_update` carrying `s`: a new session has started (returned), or a known one
-    /// is closing (marked; confirmed by the next reconcile).
+    /// A `user_stream_update` carrying `s`: a new session has started (`SessionStarted`), a
+    /// known one is closing (marked; confirmed by a reconcile), or one that already left the
+    /// list was closed (`SessionStopped`, with the final numbers the announcement carries).
     pub(crate) fn announced(
         &mut self,
         s: &PlaybackSession,
         who: Who,
         now_ms: u64,
         seq: u64,
-    ) -> Option<Listening> {
+    ) -> Option<Happening> {
         if let Some(known) = self.map.get_mut(&s.id) {
+            // Listed before its start was announced: the announcement is the start, not a close.
+            let late_start = !known.announced && s.updated_at <= s.started_at;
             known.update(s, now_ms);
             known.listening.user = who;
-            known.closing = true;
+            known.closing |= !late_start;
+            known.announced = true;
             known.touched = seq;
             return None;
+        }
+        if let Some(gone) = self.gone.get_mut(&s.id) {
+            if gone.reported {
+                return None;
+            }
+            gone.tracked.update(s, now_ms);
+            gone.tracked.listening.user = who;
+            gone.reported = true;
+            return Some(gone.tracked.stopped());
         }
         if self.map.len() >= self.cap {
             tracing::debug!("session table full; a session is not tracked");
             return None;
         }
-        let tracked = Tracked::new(s, who, now_ms, seq);
+        let mut tracked = Tracked::new(s, who, now_ms, seq);
+        tracked.announced = true;
         let listening = tracked.listening.clone();
         self.map.insert(s.id.clone(), tracked);
-        Some(listening)
+        Some(Happening::SessionStarted { listening })
     }
 
     /// A `user_stream_update` without a session, or `user_session_closed`: the user's sessions
@@ -163,7 +210,8 @@ impl Sessions {
 
     /// Takes the server's list of open sessions as the truth, except for sessions an event
     /// touched after sequence number `guard`. `emit` says whether changes are facts (false while
-    /// learning the state after a connect). Returns the happenings, started ones first.
+    /// learning the state after a connect). Returns the happenings, started ones first. A live
+    /// session gone without an announced close waits [`VANISH_GRACE_MS`] (see [`Self::tick`]).
     pub(crate) fn reconcile(
         &mut self,
         list: &[(&PlaybackSession, Who)],
@@ -173,20 +221,30 @@ impl Sessions {
     ) -> Vec<Happening> {
         let listed: HashSet<&str> = list.iter().map(|(s, _)| s.id.as_str()).collect();
         let mut happenings = Vec::new();
-        let gone: Vec<String> = self
+        let missing: Vec<String> = self
             .map
             .iter()
             .filter(|(id, t)| t.touched <= guard && !listed.contains(id.as_str()))
             .map(|(id, _)| id.clone())
             .collect();
         let mut stopped = Vec::new();
-        for id in gone {
-            if let Some(tracked) = self.map.remove(&id)
-                && emit
-                && (tracked.closing || !self.is_stale(&tracked, now_ms))
-            {
-                stopped.push((id, tracked.stopped()));
+        for id in missing {
+            let Some(tracked) = self.map.remove(&id) else {
+                continue;
+            };
+            let stale = self.is_stale(&tracked, now_ms);
+            let reported = !emit || tracked.closing || stale;
+            if emit && tracked.closing {
+                stopped.push((id.clone(), tracked.stopped()));
             }
+            self.remember_gone(
+                id,
+                Gone {
+                    tracked,
+                    deadline_ms: now_ms.saturating_add(VANISH_GRACE_MS),
+                    reported,
+                },
+            );
         }
         for (s, who) in list {
             if let Some(known) = self.map.get_mut(&s.id) {
@@ -200,6 +258,15 @@ impl Sessions {
             if self.map.len() >= self.cap {
                 continue;
             }
+            if let Some(gone) = self.gone.remove(&s.id) {
+                self.gone_order.retain(|id| *id != s.id);
+                // Listed again (an older list was applied in between): it never stopped.
+                let mut tracked = gone.tracked;
+                tracked.update(s, now_ms);
+                tracked.closing = false;
+                self.map.insert(s.id.clone(), tracked);
+                continue;
+            }
             let tracked = Tracked::new(s, who.clone(), 0, 0);
             if emit && !self.is_stale(&tracked, now_ms) {
                 happenings.push(Happening::SessionStarted {
@@ -211,6 +278,57 @@ impl Sessions {
         stopped.sort_by(|a, b| a.0.cmp(&b.0));
         happenings.extend(stopped.into_iter().map(|(_, h)| h));
         happenings
+    }
+
+    /// Tells the stops of vanished sessions whose grace ended by `now_ms` without a close
+    /// announcement (a silent removal: an admin's DELETE, or a crashed client's session).
+    pub(crate) fn tick(&mut self, now_ms: u64) -> Vec<Happening> {
+        let mut due: Vec<(&String, &mut Gone)> = self
+            .gone
+            .iter_mut()
+            .filter(|(_, g)| !g.reported && g.deadline_ms <= now_ms)
+            .collect();
+        due.sort_by(|a, b| a.0.cmp(b.0));
+        due.into_iter()
+            .map(|(_, gone)| {
+                gone.reported = true;
+                gone.tracked.stopped()
+            })
+            .collect()
+    }
+
+    /// Hands over the vanished sessions whose stop is not told yet (the connection was lost
+    /// and came back: the outage summary tells them), marking them told.
+    pub(crate) fn take_vanished(&mut self) -> Vec<(String, Tracked)> {
+        self.gone
+            .iter_mut()
+            .filter(|(_, g)| !g.reported)
+            .map(|(id, g)| {
+                g.reported = true;
+                (id.clone(), g.tracked.clone())
+            })
+            .collect()
+    }
+
+    /// When the next vanished session's grace ends.
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
+        self.gone
+            .values()
+            .filter(|g| !g.reported)
+            .map(|g| g.deadline_ms)
+            .min()
+    }
+
+    /// Remembers a gone session, forgetting the oldest beyond [`GONE_MEMORY`].
+    fn remember_gone(&mut self, id: String, gone: Gone) {
+        if self.gone.insert(id.clone(), gone).is_none() {
+            self.gone_order.push_back(id);
+        }
+        while self.gone_order.len() > GONE_MEMORY {
+            if let Some(oldest) = self.gone_order.pop_front() {
+                self.gone.remove(&oldest);
+            }
+        }
     }
 
     /// True when `tracked` showed no sign of life for the stale limit at `at_ms`.
@@ -287,6 +405,8 @@ impl Sessions {
     /// Forgets every session (another account signed in).
     pub(crate) fn clear(&mut self) {
         self.map.clear();
+        self.gone.clear();
+        self.gone_order.clear();
     }
 }
 

@@ -12,7 +12,9 @@
 //!   between are part of that difference rather than facts of their own.
 //! - A reconcile's list may predate an event that arrived while it was in flight: what an event
 //!   touched after the request was made is left alone (the reconcile the event asked for
-//!   follows).
+//!   follows). Conversely a reply can beat the event it already reflects, so presence events
+//!   ask for a reconcile as well, and a session that leaves the list without an announced close
+//!   waits a short grace for that announcement (see `sessions`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -134,6 +136,8 @@ pub struct LiveState {
     epoch: u64,
     /// `init` arrived on the current socket and the connection was not lost since.
     authenticated: bool,
+    /// A `Connected` status was seen since the last `init`.
+    connected_seen: bool,
     /// When the connection was lost, while it is.
     down_since_ms: Option<u64>,
     /// The learning phase after an `init`.
@@ -161,6 +165,7 @@ impl LiveState {
             seq: 0,
             epoch: 0,
             authenticated: false,
+            connected_seen: false,
             down_since_ms: None,
             resync: None,
             pending: Need::default(),
@@ -168,7 +173,10 @@ impl LiveState {
         }
     }
 
-    /// A new connection status; losing the connection starts an outage.
+    /// A new connection status; losing the connection starts an outage. Call it again right
+    /// after applying an `init` with the status as it is then: the status is a watch and `init`
+    /// comes through the event channel, so only a drop from a `Connected` seen after the `init`
+    /// counts as losing that socket.
     pub fn apply_status(&mut self, status: &ConnectionStatus, now_ms: u64) {
         if let ConnectionStatus::Connected {
             latency_ms: Some(latency),
@@ -177,8 +185,12 @@ impl LiveState {
         {
             self.latency_ms = Some(*latency);
         }
-        if !matches!(status, ConnectionStatus::Connected { .. }) && self.authenticated {
+        // Right after an `init` the status may still show that very socket's authenticating step.
+        if matches!(status, ConnectionStatus::Connected { .. }) {
+            self.connected_seen = self.authenticated;
+        } else if self.authenticated && self.connected_seen {
             self.authenticated = false;
+            self.connected_seen = false;
             self.down_since_ms.get_or_insert(now_ms);
             self.pending = Need::default();
         }
@@ -199,15 +211,18 @@ impl LiveState {
                         user: self.who(&user.id, &user.username),
                     });
                 }
+                // A reply already applied may have counted this socket (REST beat the socket).
+                self.pending.users = true;
             }
             ServerEvent::UserOffline(user) if self.tracks_others() => {
                 match self.presence.socket_down(user, now_ms, seq) {
                     Offline::Gone(who) if !self.is_me(&who.user_id) => {
                         out.push(Happening::UserOffline { user: who });
                     }
-                    Offline::Inconsistent => self.pending.users = true,
-                    Offline::Gone(_) | Offline::StillOnline => {}
+                    Offline::Gone(_) | Offline::StillOnline | Offline::Inconsistent => {}
                 }
+                // Counts may be off (a missed `user_online`, a reply that beat this event).
+                self.pending.users = true;
             }
             ServerEvent::UserStreamUpdate(user) if self.tracks_others() => {
                 self.presence.learn(&user.id, &user.username);
@@ -215,10 +230,7 @@ impl LiveState {
                 match &user.session {
                     Some(session) => {
                         self.remember_session_title(session);
-                        if let Some(listening) = self.sessions.announced(session, who, now_ms, seq)
-                        {
-                            out.push(Happening::SessionStarted { listening });
-                        }
+                        out.extend(self.sessions.announced(session, who, now_ms, seq));
                     }
                     None => self.sessions.maybe_closing(Some(&user.id), None, seq),
                 }
@@ -361,9 +373,7 @@ impl LiveState {
         let mut out = Vec::new();
         let users = result.users_online.got();
         let open = result.open_sessions.got();
-        if matches!(result.users_online, Fetch::Forbidden)
-            || (users.is_none() && matches!(result.open_sessions, Fetch::Forbidden))
-        {
+        if matches!(result.users_online, Fetch::Forbidden) {
             self.admin_forbidden = true;
         }
         for session in open.iter().flat_map(|o| &o.sessions) {
@@ -461,9 +471,20 @@ impl LiveState {
         }
     }
 
-    /// When a session turns stale next (the picture changes then without any event).
-    pub fn next_stale_at(&self, now_ms: u64) -> Option<u64> {
-        self.sessions.next_stale_at(now_ms)
+    /// When the state changes next without any event (a session turns stale, or a vanished
+    /// session's grace ends): call [`LiveState::tick`] then.
+    pub fn next_wake_at(&self, now_ms: u64) -> Option<u64> {
+        let stale = self.sessions.next_stale_at(now_ms);
+        let vanished = self.sessions.next_deadline();
+        stale.into_iter().chain(vanished).min()
+    }
+
+    /// The facts that became due by `now_ms` without an event: stops of sessions that left the
+    /// server's list without an announced close, once their grace ended.
+    pub fn tick(&mut self, now_ms: u64) -> Vec<Happening> {
+        let out = self.sessions.tick(now_ms);
+        self.record(&out, now_ms);
+        out
     }
 
     /// Whether the signed-in user is an admin (sees presence and sessions).
@@ -482,10 +503,16 @@ impl LiveState {
         let is_admin = init.users_online.is_some();
         let same_user = self.me.as_ref().is_some_and(|m| m.user_id == init.user_id);
         let down_at_ms = self.down_since_ms.take().unwrap_or(now_ms);
-        let before = same_user.then(|| Before {
-            online: self.presence.online_users(),
-            sessions: self.sessions.all(),
-            down_at_ms,
+        let before = same_user.then(|| {
+            // Sessions that left the list just before the outage, stop not yet told: the
+            // summary tells them.
+            let mut sessions = self.sessions.all();
+            sessions.extend(self.sessions.take_vanished());
+            Before {
+                online: self.presence.online_users(),
+                sessions,
+                down_at_ms,
+            }
         });
         if !same_user {
             self.presence.clear();
@@ -498,6 +525,7 @@ impl LiveState {
             is_admin,
         });
         self.authenticated = true;
+        self.connected_seen = false;
         self.admin_forbidden = false;
         if let Some(list) = &init.users_online {
             // Everything up to this event is in the list.
