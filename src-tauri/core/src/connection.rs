@@ -364,11 +364,8 @@ impl<C: Credentials> Actor<C> {
                     Ok(socket) => break socket,
                     Err(err) => return Ended::Retry(err.to_string()),
                 },
-                command = self.commands.recv() => match command {
-                    Some(Command::Send(_, reply) | Command::DailyLogs(reply)) => {
-                        let _ = reply.send(Err(CommandError::NotConnected));
-                    }
-                    other => return interrupted(other),
+                command = self.commands.recv() => if let Some(ended) = while_not_connected(command) {
+                    return ended;
                 },
             }
         };
@@ -425,11 +422,8 @@ impl<C: Credentials> Actor<C> {
                 () = sleep_until(deadline) => {
                     return Err(Ended::Retry(format!("the server did not answer the sign-in within {auth_timeout:?}")));
                 }
-                command = self.commands.recv() => match command {
-                    Some(Command::Send(_, reply) | Command::DailyLogs(reply)) => {
-                        let _ = reply.send(Err(CommandError::NotConnected));
-                    }
-                    other => return Err(interrupted(other)),
+                command = self.commands.recv() => if let Some(ended) = while_not_connected(command) {
+                    return Err(ended);
                 },
             }
         }
@@ -508,7 +502,9 @@ impl<C: Credentials> Actor<C> {
                             return ended;
                         }
                     }
-                    other => return interrupted(other),
+                    other => if let Some(ended) = while_not_connected(other) {
+                        return ended;
+                    },
                 },
             }
         }
@@ -545,15 +541,13 @@ impl<C: Credentials> Actor<C> {
         loop {
             tokio::select! {
                 () = sleep_until(wake.unwrap_or_else(tokio::time::Instant::now)), if wake.is_some() => return true,
-                command = self.commands.recv() => match command {
-                    Some(Command::Send(_, reply) | Command::DailyLogs(reply)) => {
-                        let _ = reply.send(Err(CommandError::NotConnected));
-                    }
-                    Some(Command::ReconnectNow) => {
+                command = self.commands.recv() => match while_not_connected(command) {
+                    None => {}
+                    Some(Ended::Shutdown) => return false,
+                    Some(_) => {
                         self.backoff.reset();
                         return true;
                     }
-                    Some(Command::Shutdown) | None => return false,
                 },
             }
         }
@@ -574,16 +568,16 @@ impl<C: Credentials> Actor<C> {
     }
 }
 
-/// What a control command means for the attempt in progress.
-fn interrupted(command: Option<Command>) -> Ended {
+/// Handles a command that arrives without an authenticated socket: requests are answered "not
+/// connected"; reconnect and shutdown end what is in progress.
+fn while_not_connected(command: Option<Command>) -> Option<Ended> {
     match command {
-        Some(Command::ReconnectNow) => Ended::RetryNow("reconnecting as asked".into()),
         Some(Command::Send(_, reply) | Command::DailyLogs(reply)) => {
-            // Callers answer these themselves; treat a stray one as a request to start over.
             let _ = reply.send(Err(CommandError::NotConnected));
-            Ended::RetryNow("reconnecting".into())
+            None
         }
-        Some(Command::Shutdown) | None => Ended::Shutdown,
+        Some(Command::ReconnectNow) => Some(Ended::RetryNow("reconnecting as asked".into())),
+        Some(Command::Shutdown) | None => Some(Ended::Shutdown),
     }
 }
 

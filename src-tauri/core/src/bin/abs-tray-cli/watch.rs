@@ -139,12 +139,12 @@ pub async fn watch(json: bool, notify: bool) -> Result<(), CliError> {
             PolicySettings::default()
         });
     let (decision_tx, mut decisions) = mpsc::channel(256);
-    let covers = abs_tray_core::config::default_dir()
-        .ok()
-        .map(|dir| (CoverCache::new(dir.join("covers")), signed_in.clone()));
     let outputs = Outputs {
         delivery: notify.then(|| Delivery::start(AppIdentity::default(), Arc::new(BrowserOpener))),
-        covers: if notify { covers } else { None },
+        covers: notify
+            .then(abs_tray_core::config::default_dir)
+            .and_then(Result::ok)
+            .map(|dir| (CoverCache::new(dir.join("covers")), signed_in.clone())),
         decisions: Some(decision_tx),
     };
     let (_notifier, _notifier_task) = notifier::spawn(
