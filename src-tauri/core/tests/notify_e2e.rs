@@ -187,9 +187,11 @@ async fn a_ten_minute_session_pops_up_twice_and_a_click_opens_the_sessions_page(
         "{:?}",
         stopped.notification
     );
-    // Known bug, open in issue 4: the stop popup sometimes reports "after 0 s (0% → 0%)"
-    // (live state keeps the session as first seen when the reconcile wins the race), so the
-    // listened time is not asserted here yet.
+    assert!(
+        stopped.notification.title.contains("10 min"),
+        "{:?}",
+        stopped.notification
+    );
 
     // Exactly those two reached the notification daemon, in order.
     let seen: Vec<String> = (0..2)
