@@ -185,6 +185,23 @@ async fn json_line_matching(
     }
 }
 
+/// Like `json_line_matching`, but first looks among the lines already read.
+async fn seen_or_next_matching(
+    lines: &mut Lines<BufReader<ChildStdout>>,
+    seen: &mut Vec<String>,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let already = seen
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|value| pred(value));
+    match already {
+        Some(value) => value,
+        None => json_line_matching(lines, seen, what, pred).await,
+    }
+}
+
 /// Sends SIGINT (Ctrl-C) to the child.
 fn interrupt(child: &Child) {
     let pid = child.id().unwrap().to_string();
@@ -312,13 +329,14 @@ async fn watch_json_prints_the_connection_and_events_until_ctrl_c() {
 
     let message = format!("maintenance tonight <b>{name}</b>");
     sim.admin_message(&message);
-    let event = json_line_matching(&mut lines, &mut seen, "the admin message", |v| {
+    // The event line and the policy's decision on it come from separate tasks, in either order.
+    let event = seen_or_next_matching(&mut lines, &mut seen, "the admin message", |v| {
         v["type"] == "event" && v["name"] == "admin_message"
     })
     .await;
     assert_eq!(event["data"]["message"], message.as_str());
-    // The policy's decision on it: an admin broadcast always pops up, its text kept literally.
-    let decision = json_line_matching(&mut lines, &mut seen, "the admin message popup", |v| {
+    // An admin broadcast always pops up, its text kept literally.
+    let decision = seen_or_next_matching(&mut lines, &mut seen, "the admin message popup", |v| {
         v["type"] == "notification" && v["category"] == "admin_message"
     })
     .await;
