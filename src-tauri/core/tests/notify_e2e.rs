@@ -83,7 +83,6 @@ async fn next_shown(decisions: &mut mpsc::Receiver<Decision>) -> Decision {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "flaky on a clean CI run (start popup sometimes missing); open in issue 4"]
 async fn a_ten_minute_session_pops_up_twice_and_a_click_opens_the_sessions_page() {
     assert!(
         std::env::var_os("ABS_TRAY_DESKTOP_SESSION").is_some(),

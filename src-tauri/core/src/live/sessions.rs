@@ -86,6 +86,10 @@ impl Tracked {
     /// Takes the latest numbers of a report about this session.
     fn update(&mut self, s: &PlaybackSession, now_ms: u64) {
         let updated_at_ms = server_ms(s.updated_at);
+        // A list asked for before the last announcement can arrive after it: never go back.
+        if updated_at_ms < self.updated_at_ms {
+            return;
+        }
         let position = finite(s.current_time);
         if updated_at_ms != self.updated_at_ms || position != self.listening.position_s {
             self.active_at_ms = self.active_at_ms.max(now_ms).max(updated_at_ms);

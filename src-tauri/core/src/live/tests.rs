@@ -445,6 +445,35 @@ fn a_close_announced_after_the_list_lost_the_session_is_one_stop_with_final_numb
 }
 
 #[test]
+fn a_list_older_than_the_close_announcement_does_not_undo_its_numbers() {
+    let users = [user(ROOT, Some(1)), user(ALICE, Some(1))];
+    let mut state = admin_with(&users, &[], T0);
+    let s1 = session("s1", ALICE, 100.0, T0);
+    assert_eq!(
+        state
+            .apply_event(&stream_update(ALICE, s1.clone()), T0)
+            .len(),
+        1
+    );
+    // The start's reconcile is asked for; the server answers with the session as it was then,
+    // but the close announcement (ten minutes later) is handled before that reply.
+    let ticket = state.take_reconcile().unwrap();
+    let closing = session("s1", ALICE, 700.0, T0 + 10 * MIN);
+    assert!(
+        state
+            .apply_event(&stream_update(ALICE, closing), T0 + 10 * MIN)
+            .is_empty()
+    );
+    let stale_reply = state.apply_reconcile(ticket, reconciled(&users, &[s1]), T0 + 10 * MIN + 1);
+    assert!(stale_reply.is_empty(), "{stale_reply:?}");
+    let stopped = reconcile(&mut state, &users, &[], T0 + 10 * MIN + 2);
+    let [Happening::SessionStopped { listened_s, .. }] = &stopped[..] else {
+        panic!("{stopped:?}");
+    };
+    assert_eq!(*listened_s, 600.0);
+}
+
+#[test]
 fn a_start_listed_before_its_announcement_is_not_a_close() {
     let users = [user(ROOT, Some(1)), user(ALICE, Some(1))];
     let mut state = admin_with(&users, &[], T0);
