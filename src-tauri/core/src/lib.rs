@@ -9,6 +9,7 @@ pub mod covers;
 pub mod credentials;
 pub mod delivery;
 pub mod doctor;
+pub mod glance;
 pub mod happening;
 pub mod live;
 pub mod notifier;

@@ -542,3 +542,9 @@ fn subject(happening: &Happening) -> Option<&Who> {
         _ => None,
     }
 }
+
+/// A one-line, plain-text headline for a happening (the popup title it would get), for places
+/// such as the tray's tooltip that show the latest one.
+pub fn headline(happening: &Happening) -> Option<String> {
+    render::notification(happening).map(|n| n.title)
+}
