@@ -1,3 +1,4 @@
-// The status window. Server-provided strings are only ever set as textContent, never as HTML.
-const status = document.getElementById("status");
-status.textContent = "Waiting for the connection…";
+// The status window's entry point; everything lives in js/ (ES modules, no bundler).
+import { start } from "./js/app.js";
+
+start();
