@@ -5,11 +5,11 @@
 CARGO ?= cargo
 CONFORMANCE := tests/conformance
 
-.PHONY: run test deps lint sim demo icons clean-test-artifacts
+.PHONY: run test deps lint sim demo icons package clean-test-artifacts
 
 ## Build and start the app (demo mode against the built-in simulator when no server is configured).
 run: deps
-	$(CARGO) run -p abs-tray
+	$(CARGO) run -p abs-tray -- --demo
 
 ## Run every test: formatting, lints, unit, simulator, conformance and end-to-end tests, inside a
 ## private desktop session (D-Bus, Xvfb, gnome-keyring, dunst) so nothing touches your own.
@@ -37,3 +37,9 @@ demo:
 ## Regenerate icons/*.png from icons/src/*.svg.
 icons:
 	scripts/gen-icons.sh
+
+## Build the .deb (desktop entry, icons, launch at login) with the pinned tauri-cli.
+package: deps
+	@scripts/install-tauri-cli.sh
+	cd src-tauri && $(CARGO) tauri build --bundles deb
+	@ls -1 target/release/bundle/deb/*.deb

@@ -1,43 +1,210 @@
 //! The ABS Tray desktop shell: tray icon, status window and the glue to `abs-tray-core`.
 //!
 //! The shell stays thin: it renders what the core publishes and forwards what the user asks for.
+//! The core's [`App`] owns the account, the connection, live state and popups; the shell adds
+//! only the desktop parts (tray, window, launch at login, the built-in demo server).
 
+mod commands;
+mod demo;
 mod tray;
+mod window;
 
-use tauri::{Manager, RunEvent, Runtime, WindowEvent};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Label of the one status window, as declared in `tauri.conf.json` and the capability file.
-pub const MAIN_WINDOW: &str = "main";
+use abs_tray_core::app::{App, AppOptions, View};
+use abs_tray_core::config::SettingsFile;
+use abs_tray_core::delivery::{AppIdentity, Delivery, Opener};
+use abs_tray_core::token_store::{AsyncTokenStore, KeyringStore};
+use serde::Serialize;
+use tauri::{AppHandle, Emitter, Manager, RunEvent, Runtime};
+use tauri_plugin_autostart::{MacosLauncher, ManagerExt};
+use tauri_plugin_opener::OpenerExt;
 
-/// Adds ABS Tray's plugins, state and handlers to any builder, so tests can use the mock runtime.
-pub fn app_builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
-    builder
-        .setup(|app| {
-            tray::create(app.handle())?;
-            Ok(())
-        })
-        .on_window_event(|window, event| {
-            // Closing the window keeps the app in the tray; Quit lives in the tray menu.
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                api.prevent_close();
-                if let Err(err) = window.hide() {
-                    tracing::warn!(%err, "could not hide the window");
-                }
-            }
-        })
+pub use window::MAIN_WINDOW;
+
+/// The argument the login item starts the app with: stay in the tray, no window.
+pub const HIDDEN_ARG: &str = "--hidden";
+/// The argument that signs in to the built-in demo server when no account is saved.
+pub const DEMO_ARG: &str = "--demo";
+/// The event carrying the [`WindowView`] to the window.
+pub const VIEW_EVENT: &str = "view";
+
+/// What the shell keeps for the lifetime of the app.
+pub struct Shell {
+    /// The core: account, connection, live state, popups.
+    pub app: App,
+    /// The built-in demo server, once someone asked for it.
+    pub(crate) demo: demo::DemoServer,
+    /// Launch at login is on (cached: asking the OS on every update is a file read).
+    pub(crate) autostart: AtomicBool,
 }
 
-/// Shows and focuses the status window.
-pub fn show_main_window<R: Runtime>(app: &tauri::AppHandle<R>) {
-    if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
-        let shown = window
-            .show()
-            .and_then(|()| window.unminimize())
-            .and_then(|()| window.set_focus());
-        if let Err(err) = shown {
-            tracing::warn!(%err, "could not show the window");
+impl Shell {
+    /// Wraps a started core.
+    pub fn new(app: App, autostart: bool) -> Self {
+        Self {
+            app,
+            demo: demo::DemoServer::default(),
+            autostart: AtomicBool::new(autostart),
         }
     }
+
+    /// The window's picture of the current state.
+    pub fn window_view(&self) -> WindowView {
+        WindowView {
+            view: self.app.view().borrow().clone(),
+            autostart: self.autostart.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The core's view plus what only the shell knows; this is all the webview ever receives.
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowView {
+    /// Account, live snapshot, settings (no secrets: see `abs_tray_core::app`).
+    #[serde(flatten)]
+    pub view: View,
+    /// Launch at login is on.
+    pub autostart: bool,
+}
+
+/// Registers the window's commands; kept apart so tests can use them on the mock runtime.
+pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+    builder.invoke_handler(tauri::generate_handler![
+        commands::view,
+        commands::sign_in,
+        commands::try_demo,
+        commands::diagnose,
+        commands::sign_out,
+        commands::reconnect,
+        commands::open_server,
+        commands::pause,
+        commands::save_settings,
+        commands::set_autostart,
+        commands::cancel_scan,
+        commands::broadcast,
+        commands::set_log_level,
+        commands::set_watching,
+    ])
+}
+
+/// Adds ABS Tray's plugins, state and handlers to a builder.
+pub fn app_builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+    with_commands(builder)
+        // Must be first: a second launch hands over to this one before anything else starts.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            window::show(app);
+        }))
+        .plugin(tauri_plugin_autostart::init(
+            MacosLauncher::LaunchAgent,
+            Some(vec![HIDDEN_ARG]),
+        ))
+        .plugin(tauri_plugin_opener::init())
+        .setup(|app| {
+            setup(app.handle())?;
+            Ok(())
+        })
+        .on_window_event(window::on_event)
+}
+
+/// Opens popups' links in the browser and their "Open ABS Tray" action in the window.
+struct ShellOpener<R: Runtime>(AppHandle<R>);
+
+impl<R: Runtime> Opener for ShellOpener<R> {
+    fn open_url(&self, url: &str) {
+        if let Err(err) = self.0.opener().open_url(url, None::<&str>) {
+            tracing::warn!(%err, "could not open the browser");
+        }
+    }
+
+    fn open_window(&self) {
+        window::show(&self.0);
+    }
+}
+
+/// Starts the core, the tray and (unless started at login) the window.
+fn setup<R: Runtime>(handle: &AppHandle<R>) -> Result<(), Box<dyn std::error::Error>> {
+    let delivery = Delivery::start(
+        AppIdentity::default(),
+        Arc::new(ShellOpener(handle.clone())),
+    );
+    let options = AppOptions {
+        settings: SettingsFile::open_default()?,
+        store: AsyncTokenStore::new(Arc::new(KeyringStore::new())),
+        delivery: Some(delivery),
+    };
+    // The core spawns its tasks on the runtime it starts in: Tauri's.
+    let app = tauri::async_runtime::block_on(async move { App::start(options) });
+    let autostart = handle.autolaunch().is_enabled().unwrap_or(false);
+    handle.manage(Shell::new(app.clone(), autostart));
+    tray::create(handle)?;
+    forward_views(handle.clone(), app.clone());
+
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == HIDDEN_ARG) {
+        window::show(handle);
+    }
+    if args.iter().any(|a| a == DEMO_ARG) && app.view().borrow().account.is_none() {
+        let handle = handle.clone();
+        tauri::async_runtime::spawn(async move {
+            let shell = handle.state::<Shell>();
+            if let Err(err) = shell.demo.sign_in(&shell.app).await {
+                tracing::warn!(
+                    code = err.code,
+                    "the demo server did not start: {}",
+                    err.message
+                );
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Sends every new view to the window and the tray, for as long as the core runs.
+fn forward_views<R: Runtime>(handle: AppHandle<R>, app: App) {
+    let mut views = app.view();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            publish(&handle);
+            if views.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Shows the current state in the tray and, when it exists, the window.
+pub(crate) fn publish<R: Runtime>(handle: &AppHandle<R>) {
+    let shell = handle.state::<Shell>();
+    let view = shell.window_view();
+    tray::update(handle, &view);
+    if handle.get_webview_window(MAIN_WINDOW).is_some()
+        && let Err(err) = handle.emit_to(MAIN_WINDOW, VIEW_EVENT, &view)
+    {
+        tracing::debug!(%err, "the window did not take the view");
+    }
+}
+
+/// Turns launch at login on or off and shows the new state.
+pub(crate) fn set_autostart<R: Runtime>(
+    handle: &AppHandle<R>,
+    shell: &Shell,
+    enabled: bool,
+) -> Result<(), commands::CommandError> {
+    let launcher = handle.autolaunch();
+    let changed = if enabled {
+        launcher.enable()
+    } else {
+        launcher.disable()
+    };
+    changed.map_err(|err| commands::CommandError {
+        code: "autostart_failed".into(),
+        message: format!("Could not change launch at login: {err}"),
+    })?;
+    shell.autostart.store(enabled, Ordering::Relaxed);
+    publish(handle);
+    Ok(())
 }
 
 /// Starts ABS Tray and blocks until the user quits.
@@ -57,13 +224,19 @@ pub fn run() {
             std::process::exit(1);
         }
     };
-    app.run(|_app, event| {
-        // The last window closing must not end a tray app; only the Quit item (an explicit code) does.
-        if let RunEvent::ExitRequested {
+    app.run(|handle, event| match event {
+        // The last window closing (or its webview being destroyed) must not end a tray app;
+        // only the Quit item (an explicit code) does.
+        RunEvent::ExitRequested {
             code: None, api, ..
-        } = event
-        {
-            api.prevent_exit();
+        } => api.prevent_exit(),
+        RunEvent::Exit => {
+            let app = handle.state::<Shell>().app.clone();
+            tauri::async_runtime::block_on(app.shutdown());
         }
+        _ => {}
     });
 }
+
+#[cfg(test)]
+mod tests;

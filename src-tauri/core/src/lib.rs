@@ -1,5 +1,6 @@
 //! ABS Tray core: everything the tray app does that needs no GUI, so it can be tested headless.
 
+pub mod app;
 pub mod auth;
 pub mod backoff;
 pub mod clock;

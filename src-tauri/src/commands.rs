@@ -1,0 +1,157 @@
+//! The window's commands: each forwards to the core and answers `{code, message}` on failure.
+//!
+//! Every command is listed in `build.rs` and granted in `capabilities/main.json`; nothing here
+//! returns a secret (the [`WindowView`] holds none, and the sign-in form's password goes one way).
+
+use abs_tray_core::app::{AppError, Pause, SignInForm};
+use abs_tray_core::doctor::Report;
+use serde::Serialize;
+use tauri::{AppHandle, Runtime, State};
+use tauri_plugin_opener::OpenerExt;
+
+use crate::{Shell, WindowView};
+
+/// A failed command, as the window receives it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CommandError {
+    /// Stable, machine-readable (`not_admin`, `auth_failed`, ...).
+    pub code: String,
+    /// For people.
+    pub message: String,
+}
+
+impl From<AppError> for CommandError {
+    fn from(err: AppError) -> Self {
+        Self {
+            code: err.code().into(),
+            message: err.to_string(),
+        }
+    }
+}
+
+/// What every command returns.
+type Answer<T = ()> = Result<T, CommandError>;
+
+/// A command that is not possible as asked.
+fn refused(code: &str, message: &str) -> CommandError {
+    CommandError {
+        code: code.into(),
+        message: message.into(),
+    }
+}
+
+/// The current picture (afterwards the `view` event brings every change).
+#[tauri::command]
+pub async fn view(shell: State<'_, Shell>) -> Answer<WindowView> {
+    Ok(shell.window_view())
+}
+
+/// Signs in with the form; a running demo server is no longer needed afterwards.
+#[tauri::command]
+pub async fn sign_in(shell: State<'_, Shell>, form: SignInForm) -> Answer {
+    shell.app.sign_in(form).await?;
+    shell.demo.stop().await;
+    Ok(())
+}
+
+/// Starts the built-in demo server and signs in to it.
+#[tauri::command]
+pub async fn try_demo(shell: State<'_, Shell>) -> Answer {
+    shell.demo.sign_in(&shell.app).await
+}
+
+/// The doctor's step-by-step verdict on an address, for a sign-in that failed.
+#[tauri::command]
+pub async fn diagnose(shell: State<'_, Shell>, server: String) -> Answer<Report> {
+    Ok(shell.app.diagnose(&server).await)
+}
+
+/// Signs out: the server forgets the refresh token, the keyring entry goes.
+#[tauri::command]
+pub async fn sign_out(shell: State<'_, Shell>) -> Answer {
+    shell.app.sign_out().await?;
+    shell.demo.stop().await;
+    Ok(())
+}
+
+/// Drops the connection and connects again at once.
+#[tauri::command]
+pub async fn reconnect(shell: State<'_, Shell>) -> Answer {
+    Ok(shell.app.reconnect().await?)
+}
+
+/// Opens the server's web page in the browser.
+#[tauri::command]
+pub async fn open_server<R: Runtime>(app: AppHandle<R>, shell: State<'_, Shell>) -> Answer {
+    let url = shell
+        .app
+        .server_page()
+        .ok_or_else(|| refused("not_signed_in", "Sign in to a server first."))?;
+    app.opener()
+        .open_url(url, None::<&str>)
+        .map_err(|err| refused("open_failed", &format!("Could not open the browser: {err}")))
+}
+
+/// Pauses popups for an hour or until tomorrow morning, or resumes them.
+#[tauri::command]
+pub async fn pause<R: Runtime>(
+    app: AppHandle<R>,
+    shell: State<'_, Shell>,
+    choice: String,
+) -> Answer {
+    let pause = match choice.as_str() {
+        "hour" => Pause::Hour,
+        "tomorrow" => Pause::UntilTomorrow,
+        "resume" => Pause::Resume,
+        _ => {
+            return Err(refused(
+                "invalid_choice",
+                "Pause for an hour, until tomorrow, or resume.",
+            ));
+        }
+    };
+    shell.app.pause(pause)?;
+    crate::publish(&app);
+    Ok(())
+}
+
+/// Saves the notification settings from the Settings form; they apply at once.
+#[tauri::command]
+pub async fn save_settings(shell: State<'_, Shell>, settings: serde_json::Value) -> Answer {
+    Ok(shell.app.save_notification_settings(settings)?)
+}
+
+/// Turns launch at login on or off (the login item starts the app hidden in the tray).
+#[tauri::command]
+pub async fn set_autostart<R: Runtime>(
+    app: AppHandle<R>,
+    shell: State<'_, Shell>,
+    enabled: bool,
+) -> Answer {
+    crate::set_autostart(&app, &shell, enabled)
+}
+
+/// Cancels a library scan (admins).
+#[tauri::command]
+pub async fn cancel_scan(shell: State<'_, Shell>, library_id: String) -> Answer {
+    Ok(shell.app.cancel_scan(library_id).await?)
+}
+
+/// Sends a message to every connected user (admins).
+#[tauri::command]
+pub async fn broadcast(shell: State<'_, Shell>, message: String) -> Answer {
+    Ok(shell.app.broadcast(message).await?)
+}
+
+/// Follows the server log from `level` up, or stops following it (`null`).
+#[tauri::command]
+pub async fn set_log_level(shell: State<'_, Shell>, level: Option<u8>) -> Answer {
+    Ok(shell.app.set_log_level(level).await?)
+}
+
+/// The window is looked at (admins' live positions are polled only then).
+#[tauri::command]
+pub async fn set_watching(shell: State<'_, Shell>, watching: bool) -> Answer {
+    shell.app.set_watching(watching);
+    Ok(())
+}
