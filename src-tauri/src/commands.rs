@@ -94,11 +94,7 @@ pub async fn open_server<R: Runtime>(app: AppHandle<R>, shell: State<'_, Shell>)
 
 /// Pauses popups for an hour or until tomorrow morning, or resumes them.
 #[tauri::command]
-pub async fn pause<R: Runtime>(
-    app: AppHandle<R>,
-    shell: State<'_, Shell>,
-    choice: String,
-) -> Answer {
+pub async fn pause(shell: State<'_, Shell>, choice: String) -> Answer {
     let pause = match choice.as_str() {
         "hour" => Pause::Hour,
         "tomorrow" => Pause::UntilTomorrow,
@@ -110,9 +106,7 @@ pub async fn pause<R: Runtime>(
             ));
         }
     };
-    shell.app.pause(pause)?;
-    crate::publish(&app);
-    Ok(())
+    Ok(shell.app.pause(pause)?)
 }
 
 /// Saves the notification settings from the Settings form; they apply at once.

@@ -97,10 +97,16 @@ pub fn update<R: Runtime>(app: &AppHandle<R>, view: &WindowView) {
     let (Some(tray), Some(shown)) = (app.tray_by_id(TRAY_ID), app.try_state::<Shown>()) else {
         return;
     };
-    let Ok(mut shown) = shown.0.lock() else {
+    // Never hold the lock while touching the tray: those calls wait for the main thread, which
+    // may itself be waiting for this lock (a menu click publishing the view).
+    let Some(before) = shown
+        .0
+        .lock()
+        .ok()
+        .map(|mut shown| shown.replace(model.clone()))
+    else {
         return;
     };
-    let before = shown.replace(model.clone());
     if before.as_ref().map(|b| b.glance.state) != Some(model.glance.state)
         && let Err(err) =
             Image::from_bytes(icon(model.glance.state)).and_then(|i| tray.set_icon(Some(i)))
@@ -193,11 +199,11 @@ fn menu<R: Runtime>(app: &AppHandle<R>, model: &MenuModel) -> tauri::Result<Menu
 fn on_menu<R: Runtime>(app: &AppHandle<R>, item: &str) {
     let shell = app.state::<Shell>();
     let core = shell.app.clone();
+    // The core publishes the new view itself.
     let pause = |pause: Pause| {
         if let Err(err) = core.pause(pause) {
             tracing::warn!(code = err.code(), "pause: {err}");
         }
-        crate::publish(app);
     };
     match item {
         id::OPEN_WINDOW => crate::window::show(app),
