@@ -14,6 +14,7 @@ run: deps
 ## Run every test: formatting, lints, unit, simulator, conformance and end-to-end tests, inside a
 ## private desktop session (D-Bus, Xvfb, gnome-keyring, dunst) so nothing touches your own.
 test: deps lint
+	$(CARGO) build -p abs-tray  # the window and tray tests drive the real binary
 	scripts/desktop-session.sh $(CARGO) test --workspace --all-targets
 
 ## Formatting and lints, warnings as errors.
