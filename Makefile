@@ -43,4 +43,4 @@ icons:
 package: deps
 	@scripts/install-tauri-cli.sh
 	cd src-tauri && $(CARGO) tauri build --bundles deb
-	@ls -1 target/release/bundle/deb/*.deb
+	@ls -1 target/release/bundle/deb/
