@@ -17,7 +17,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::sync::{Mutex as AsyncMutex, watch};
 
-use self::running::{Plan, Running, probe_version, same_origin, trust_for};
+pub use self::running::probe_version;
+use self::running::{Plan, Running, same_origin, trust_for};
 use crate::auth::{AbsClient, Session, TokenManager, discover};
 use crate::config::{AuthKind, Settings, SettingsFile};
 use crate::connection::{ConnectionHandle, ConnectionStatus};

@@ -146,7 +146,7 @@ impl Running {
 
 /// The server's version from `GET /status`, or `None` when it does not answer in time (the
 /// connection then starts anyway and retries on its own).
-pub(super) async fn probe_version(client: &AbsClient) -> Option<ServerVersion> {
+pub async fn probe_version(client: &AbsClient) -> Option<ServerVersion> {
     match tokio::time::timeout(STATUS_PROBE_TIMEOUT, client.status()).await {
         Ok(Ok(info)) => info.version,
         Ok(Err(e)) => {

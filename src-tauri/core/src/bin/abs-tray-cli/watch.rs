@@ -26,8 +26,6 @@ use crate::events;
 use crate::output;
 use crate::setup::Config;
 
-/// How long the version probe before connecting may take (the connection itself retries forever).
-const STATUS_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a clean shutdown may take before the command just ends.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
 /// The first version whose daily log is only available over REST.
@@ -90,18 +88,7 @@ pub async fn watch(json: bool, notify: bool) -> Result<(), CliError> {
     let config = Config::load()?;
     let (url, _) = config.account()?;
     let manager = config.manager()?;
-    let version = match tokio::time::timeout(STATUS_PROBE_TIMEOUT, manager.client().status()).await
-    {
-        Ok(Ok(info)) => info.version,
-        Ok(Err(e)) => {
-            tracing::warn!(
-                code = e.code(),
-                "server status unknown, connecting anyway: {e}"
-            );
-            None
-        }
-        Err(_) => None,
-    };
+    let version = abs_tray_core::app::probe_version(manager.client()).await;
     let tls = config.trust_for(&url)?;
     let connection_config = ConnectionConfig {
         socket_url: url.socket_url(),
