@@ -18,7 +18,7 @@ use serde::Deserialize;
 use tokio::sync::{Mutex as AsyncMutex, watch};
 
 pub use self::running::probe_version;
-use self::running::{Plan, Running, same_origin, trust_for};
+use self::running::{Plan, Running};
 use crate::auth::{AbsClient, Session, TokenManager, discover};
 use crate::config::{AuthKind, Settings, SettingsFile};
 use crate::connection::{ConnectionHandle, ConnectionStatus};
@@ -317,7 +317,7 @@ impl App {
         let url = ServerUrl::parse(&form.server)?;
         let tls = {
             let shared = self.inner.lock();
-            trust_for(&shared.settings, shared.file.dir(), &url)?
+            shared.settings.trust_for(shared.file.dir(), &url)?
         };
         let found = discover(&url, &tls).await?;
         let client = AbsClient::new(found.url.clone(), &tls)?;
@@ -405,11 +405,11 @@ impl App {
             let shared = self.inner.lock();
             match ServerUrl::parse(server) {
                 Ok(url) => (
-                    trust_for(&shared.settings, shared.file.dir(), &url),
+                    shared.settings.trust_for(shared.file.dir(), &url),
                     shared
                         .running
                         .as_ref()
-                        .filter(|running| same_origin(&running.url, &url))
+                        .filter(|running| running.url.same_origin(&url))
                         .map(|running| running.signed_in.clone()),
                 ),
                 // The doctor explains what is wrong with the address itself.
@@ -585,7 +585,7 @@ impl App {
     async fn resume(&self, url: ServerUrl, username: String) {
         let trust = {
             let shared = self.inner.lock();
-            trust_for(&shared.settings, shared.file.dir(), &url)
+            shared.settings.trust_for(shared.file.dir(), &url)
         };
         let prepared = trust.map_err(AppError::from).and_then(|tls| {
             let client = AbsClient::new(url.clone(), &tls)?;
@@ -678,7 +678,7 @@ impl App {
         if !settings
             .server_url
             .as_ref()
-            .is_some_and(|saved| same_origin(saved, url))
+            .is_some_and(|saved| saved.same_origin(url))
         {
             // Trust settings belong to the server they were made for.
             settings.tls = TlsOptions::default();
@@ -713,7 +713,7 @@ impl App {
         let account = Account::new(url, username);
         let client = {
             let shared = self.inner.lock();
-            trust_for(&shared.settings, shared.file.dir(), url)
+            shared.settings.trust_for(shared.file.dir(), url)
         }
         .ok()
         .and_then(|tls| AbsClient::new(url.clone(), &tls).ok());

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::server_url::ServerUrl;
-use crate::tls::TlsOptions;
+use crate::tls::{TlsConfig, TlsError, TlsOptions};
 
 /// Environment variable that moves the configuration folder (tests, portable installs).
 pub const CONFIG_DIR_ENV: &str = "ABS_TRAY_CONFIG_DIR";
@@ -133,6 +133,25 @@ enum LoadState {
 pub struct SettingsFile {
     dir: PathBuf,
     state: LoadState,
+}
+
+impl Settings {
+    /// True when `url` is the saved server (same origin; the base path may differ).
+    pub fn is_saved_server(&self, url: &ServerUrl) -> bool {
+        self.server_url
+            .as_ref()
+            .is_some_and(|saved| saved.same_origin(url))
+    }
+
+    /// The saved trust settings for the saved server, the system's roots for any other: trust
+    /// made for one server must not apply to another. `config_dir` holds pinned certificates.
+    pub fn trust_for(&self, config_dir: &Path, url: &ServerUrl) -> Result<TlsConfig, TlsError> {
+        if self.is_saved_server(url) {
+            self.tls.build(config_dir)
+        } else {
+            TlsConfig::system()
+        }
+    }
 }
 
 impl SettingsFile {

@@ -66,6 +66,13 @@ pub struct ServerUrl {
 }
 
 impl ServerUrl {
+    /// Same scheme, host and port (discovery may add a base path such as `/audiobookshelf`).
+    pub fn same_origin(&self, other: &ServerUrl) -> bool {
+        self.scheme() == other.scheme()
+            && self.host() == other.host()
+            && self.port() == other.port()
+    }
+
     /// Parses what people paste: `abs.example.com` (https is assumed), `https://host/audiobookshelf/`,
     /// `http://192.168.1.5:13378`, with surrounding whitespace, trailing slashes, or the web client's
     /// `/login` page path.

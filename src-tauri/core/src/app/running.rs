@@ -9,7 +9,6 @@ use tokio::task::JoinHandle;
 
 use super::AppError;
 use crate::auth::{AbsClient, ServerVersion, Session, TokenManager};
-use crate::config::Settings;
 use crate::connection::{self, ConnectionConfig, ConnectionHandle, ConnectionStatus, Timings};
 use crate::covers::CoverCache;
 use crate::credentials::SignedIn;
@@ -18,7 +17,7 @@ use crate::live::{self, LiveHandle, LiveSettings};
 use crate::notifier::{self, NotifierHandle, Outputs};
 use crate::policy::PolicySettings;
 use crate::server_url::ServerUrl;
-use crate::tls::{TlsConfig, TlsError};
+use crate::tls::TlsConfig;
 
 /// How long the version probe before connecting may take (the connection itself retries forever).
 const STATUS_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -158,27 +157,4 @@ pub async fn probe_version(client: &AbsClient) -> Option<ServerVersion> {
         }
         Err(_) => None,
     }
-}
-
-/// The saved trust settings for the saved server, the system's roots for any other: trust
-/// made for one server must not apply to another.
-pub(super) fn trust_for(
-    settings: &Settings,
-    config_dir: &Path,
-    url: &ServerUrl,
-) -> Result<TlsConfig, TlsError> {
-    if settings
-        .server_url
-        .as_ref()
-        .is_some_and(|saved| same_origin(saved, url))
-    {
-        settings.tls.build(config_dir)
-    } else {
-        TlsConfig::system()
-    }
-}
-
-/// Same scheme, host and port (discovery may add a base path such as `/audiobookshelf`).
-pub(super) fn same_origin(a: &ServerUrl, b: &ServerUrl) -> bool {
-    a.scheme() == b.scheme() && a.host() == b.host() && a.port() == b.port()
 }

@@ -18,7 +18,7 @@ use abs_tray_core::token_store::Account;
 use crate::LoginArgs;
 use crate::error::CliError;
 use crate::output;
-use crate::setup::{self, Config, same_origin};
+use crate::setup::{self, Config};
 
 /// Longest line read from standard input as a password or key.
 const MAX_SECRET_BYTES: u64 = 64 * 1024;
@@ -83,7 +83,7 @@ pub async fn login(args: LoginArgs) -> Result<(), CliError> {
     if !settings
         .server_url
         .as_ref()
-        .is_some_and(|saved| same_origin(saved, &found.url))
+        .is_some_and(|saved| saved.same_origin(&found.url))
     {
         // Trust settings belong to the server they were made for.
         settings.tls = TlsOptions::default();

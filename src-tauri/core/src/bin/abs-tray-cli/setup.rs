@@ -30,19 +30,12 @@ impl Config {
     /// True when `url` is the saved server (scheme, host and port; the base path may differ
     /// because discovery can add `/audiobookshelf`).
     pub fn is_saved_server(&self, url: &ServerUrl) -> bool {
-        self.settings
-            .server_url
-            .as_ref()
-            .is_some_and(|saved| same_origin(saved, url))
+        self.settings.is_saved_server(url)
     }
 
     /// The saved trust settings for the saved server, the system's roots for any other.
     pub fn trust_for(&self, url: &ServerUrl) -> Result<TlsConfig, CliError> {
-        if self.is_saved_server(url) {
-            Ok(self.settings.tls.build(self.file.dir())?)
-        } else {
-            Ok(TlsConfig::system()?)
-        }
+        Ok(self.settings.trust_for(self.file.dir(), url)?)
     }
 
     /// The saved server and user name, or "sign in first".
@@ -71,9 +64,4 @@ impl Config {
 /// The system keyring, called off the async worker threads.
 pub fn keyring() -> AsyncTokenStore {
     AsyncTokenStore::new(Arc::new(KeyringStore::new()))
-}
-
-/// Same scheme, host and port.
-pub fn same_origin(a: &ServerUrl, b: &ServerUrl) -> bool {
-    a.scheme() == b.scheme() && a.host() == b.host() && a.port() == b.port()
 }
