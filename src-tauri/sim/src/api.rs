@@ -210,6 +210,13 @@ pub(crate) fn admin_message(core: &CoreRef, text: &str) {
     emit::to_all(core, &st, "admin_message", text, None);
 }
 
+pub(crate) fn emit_raw(core: &CoreRef, name: &str, payload: &serde_json::Value) -> usize {
+    let st = core.lock();
+    let reached = st.clients.iter().filter(|c| c.user_id.is_some()).count();
+    emit::to_all(core, &st, name, payload, None);
+    reached
+}
+
 pub(crate) fn backup_applied(core: &CoreRef) {
     let st = core.lock();
     emit::to_all_no_args(core, &st, "backup_applied");

@@ -349,6 +349,12 @@ impl Sim {
         api::backup_applied(&self.core);
     }
 
+    /// Emits any event with any payload to every authenticated socket, bypassing the model: for
+    /// hostile-server tests (wrong types, floods) and benchmarks. Returns how many sockets got it.
+    pub fn emit_raw(&self, name: &str, payload: &serde_json::Value) -> usize {
+        api::emit_raw(&self.core, name, payload)
+    }
+
     /// Logs a server line (daily log, `log` listeners, stderr).
     pub fn emit_log(&self, level: LogLevel, message: &str) {
         api::emit_log(&self.core, level, message);
