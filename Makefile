@@ -5,7 +5,7 @@
 CARGO ?= cargo
 CONFORMANCE := tests/conformance
 
-.PHONY: run test deps lint sim demo icons package clean-test-artifacts
+.PHONY: run test deps lint sim demo icons package check-deb clean-test-artifacts
 
 ## Build and start the app (demo mode against the built-in simulator when no server is configured).
 run: deps
@@ -44,3 +44,7 @@ package: deps
 	@scripts/install-tauri-cli.sh
 	cd src-tauri && $(CARGO) tauri build --bundles deb
 	@ls -1 target/release/bundle/deb/
+
+## Install the built .deb with apt into a clean Debian root and start it there (needs root).
+check-deb:
+	scripts/check-deb.sh
