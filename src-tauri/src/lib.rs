@@ -209,6 +209,7 @@ pub(crate) fn set_autostart<R: Runtime>(
 
 /// Starts ABS Tray and blocks until the user quits.
 pub fn run() {
+    abs_tray_core::panic_hook::install();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ABS_TRAY_LOG")

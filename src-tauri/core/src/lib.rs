@@ -14,6 +14,7 @@ pub mod glance;
 pub mod happening;
 pub mod live;
 pub mod notifier;
+pub mod panic_hook;
 pub mod policy;
 pub mod protocol;
 pub mod secret;

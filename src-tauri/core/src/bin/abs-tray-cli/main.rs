@@ -80,6 +80,7 @@ struct LoginArgs {
 }
 
 fn main() -> ExitCode {
+    abs_tray_core::panic_hook::install();
     // clap exits by itself on usage errors, with code 2 (0 for --help and --version).
     let cli = Cli::parse();
     init_logging();
