@@ -5,7 +5,7 @@
 CARGO ?= cargo
 CONFORMANCE := tests/conformance
 
-.PHONY: run test deps lint sim demo icons package check-deb clean-test-artifacts
+.PHONY: run test deps lint sim demo icons package check-deb clean-test-artifacts bench
 
 ## Build and start the app (demo mode against the built-in simulator when no server is configured).
 run: deps
@@ -48,3 +48,10 @@ package: deps
 ## Install the built .deb with apt into a clean Debian root and start it there (needs root).
 check-deb:
 	scripts/check-deb.sh
+
+## Benchmark (not a test): memory, idle CPU, popup latency, burst, reconnect and start-up of the
+## release app next to a bare Tauri tray app, against abs-sim on loopback in a private desktop
+## session. Prints a table and writes target/bench/latest.json (see docs/benchmarks.md).
+bench: deps
+	$(CARGO) build --release -p abs-tray -p abs-tray-baseline -p abs-tray-bench
+	scripts/desktop-session.sh target/release/abs-tray-bench

@@ -1,0 +1,193 @@
+//! The desktop's side of the session bus: a StatusNotifierWatcher that tray items register
+//! with (as a panel would serve), and a monitor that sees every `Notify` call an app makes.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use futures_lite::StreamExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use zbus::message::{Header, Type as MessageType};
+use zbus::object_server::SignalEmitter;
+use zbus::zvariant::OwnedValue;
+use zbus::{Connection, MatchRule, MessageStream};
+
+/// The watcher's well-known name (KDE's, which appindicator looks for).
+const WATCHER: &str = "org.kde.StatusNotifierWatcher";
+
+/// A tray item that registered: who sent it and when.
+#[derive(Debug)]
+pub struct Registration {
+    /// When the watcher got the call.
+    pub at: Instant,
+    /// The registering process, asked from the bus.
+    pub pid: Option<u32>,
+}
+
+/// A minimal StatusNotifierWatcher: accepts every item and reports it.
+struct Watcher {
+    /// Registered items as `bus_name/path`.
+    items: Vec<String>,
+    /// Where registrations go.
+    registered: mpsc::UnboundedSender<(Instant, String)>,
+}
+
+#[zbus::interface(name = "org.kde.StatusNotifierWatcher")]
+impl Watcher {
+    /// Records an item; appindicator passes its object path, others a bus name.
+    async fn register_status_notifier_item(
+        &mut self,
+        service: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> zbus::fdo::Result<()> {
+        let at = Instant::now();
+        let sender = header
+            .sender()
+            .ok_or_else(|| zbus::fdo::Error::InvalidArgs("no sender".into()))?
+            .to_string();
+        let id = if service.starts_with('/') {
+            format!("{sender}{service}")
+        } else {
+            format!("{service}/StatusNotifierItem")
+        };
+        self.items.push(id.clone());
+        emitter
+            .emit(WATCHER, "StatusNotifierItemRegistered", &(id.as_str(),))
+            .await?;
+        self.registered_status_notifier_items_changed(&emitter)
+            .await?;
+        // The runner may have stopped listening; the watcher keeps serving regardless.
+        let _ = self.registered.send((at, sender));
+        Ok(())
+    }
+
+    /// Accepts a host; this watcher always reports one, so items don't fall back to XEmbed.
+    fn register_status_notifier_host(&self, _service: &str) {}
+
+    /// The registered items.
+    #[zbus(property)]
+    fn registered_status_notifier_items(&self) -> Vec<String> {
+        self.items.clone()
+    }
+
+    /// A host (the panel) is present.
+    #[zbus(property)]
+    fn is_status_notifier_host_registered(&self) -> bool {
+        true
+    }
+
+    /// The spec's protocol version.
+    #[zbus(property)]
+    fn protocol_version(&self) -> i32 {
+        0
+    }
+}
+
+/// The served watcher; registrations arrive on [`TrayWatcher::next`].
+pub struct TrayWatcher {
+    /// The connection that owns the watcher name.
+    conn: Connection,
+    /// Registrations as they come: time and the sender's unique name.
+    registrations: mpsc::UnboundedReceiver<(Instant, String)>,
+}
+
+impl TrayWatcher {
+    /// Serves the watcher on the session bus.
+    pub async fn serve() -> Result<Self> {
+        let (registered, registrations) = mpsc::unbounded_channel();
+        let watcher = Watcher {
+            items: Vec::new(),
+            registered,
+        };
+        let conn = zbus::connection::Builder::session()?
+            .serve_at("/StatusNotifierWatcher", watcher)?
+            .name(WATCHER)?
+            .build()
+            .await
+            .context("serve org.kde.StatusNotifierWatcher (is another watcher running?)")?;
+        Ok(Self {
+            conn,
+            registrations,
+        })
+    }
+
+    /// The next registration, with the registering process asked from the bus.
+    pub async fn next(&mut self) -> Option<Registration> {
+        let (at, sender) = self.registrations.recv().await?;
+        let pid = async {
+            let dbus = zbus::fdo::DBusProxy::new(&self.conn).await.ok()?;
+            let name = zbus::names::BusName::try_from(sender.as_str()).ok()?;
+            dbus.get_connection_unix_process_id(name).await.ok()
+        }
+        .await;
+        Some(Registration { at, pid })
+    }
+}
+
+/// One `Notify` call seen on the bus.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    /// When the monitor received it.
+    pub at: Instant,
+    /// The popup's title.
+    pub summary: String,
+    /// The popup's text.
+    pub body: String,
+}
+
+impl Notify {
+    /// Title and text together, to look for a marker in.
+    pub fn text(&self) -> String {
+        format!("{}\n{}", self.summary, self.body)
+    }
+}
+
+/// The body of `org.freedesktop.Notifications.Notify`.
+type NotifyBody = (
+    String,
+    u32,
+    String,
+    String,
+    String,
+    Vec<String>,
+    HashMap<String, OwnedValue>,
+    i32,
+);
+
+/// Watches the session bus for `Notify` method calls (from anyone) until the bus goes away.
+/// Each call is timestamped as the monitor receives it, on the runner's own clock.
+pub async fn monitor_notify() -> Result<mpsc::UnboundedReceiver<Notify>> {
+    let conn = zbus::connection::Builder::session()?
+        .build()
+        .await
+        .context("connect a monitor to the session bus")?;
+    let rule = MatchRule::builder()
+        .msg_type(MessageType::MethodCall)
+        .interface("org.freedesktop.Notifications")?
+        .member("Notify")?
+        .build();
+    zbus::fdo::MonitoringProxy::new(&conn)
+        .await?
+        .become_monitor(&[rule], 0)
+        .await
+        .context("BecomeMonitor")?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut stream = MessageStream::from(&conn);
+    tokio::spawn(async move {
+        // The connection must live as long as the stream reads from it.
+        let _conn = conn;
+        while let Some(Ok(msg)) = stream.next().await {
+            let at = Instant::now();
+            if msg.header().member().map(|m| m.as_str()) != Some("Notify") {
+                continue;
+            }
+            if let Ok((_, _, _, summary, body, _, _, _)) = msg.body().deserialize::<NotifyBody>()
+                && tx.send(Notify { at, summary, body }).is_err()
+            {
+                break;
+            }
+        }
+    });
+    Ok(rx)
+}
