@@ -7,6 +7,8 @@
 //! socket, an application `ping` must be answered within a deadline, the server's own heartbeat
 //! must keep coming, and a jump of the wall clock (suspend/resume) forces a fresh socket at once.
 
+pub(crate) mod log_limit;
+
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -16,6 +18,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::sleep_until;
 
+use self::log_limit::LogLimit;
 use crate::backoff::Backoff;
 use crate::clock::ClockWatch;
 use crate::protocol::{self, ClientEvent, DailyLogs, LogLevel, ServerEvent};
@@ -82,6 +85,11 @@ pub trait Credentials: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Secret, CredentialError>> + Send;
     /// Today's server log lines through REST (`GET /api/logger-data`, servers 2.8 and later).
     fn daily_logs(&self) -> impl Future<Output = Result<DailyLogs, CredentialError>> + Send;
+    /// The id of the user the last token belongs to, when known: an `init` for anyone else is
+    /// a lying server (or a proxy mixing up sockets), and its identity must never be shown.
+    fn user_id(&self) -> impl Future<Output = Option<String>> + Send {
+        std::future::ready(None)
+    }
 }
 
 /// Shared credentials (the app also uses them for REST reads).
@@ -95,6 +103,10 @@ impl<C: Credentials> Credentials for std::sync::Arc<C> {
 
     fn daily_logs(&self) -> impl Future<Output = Result<DailyLogs, CredentialError>> + Send {
         (**self).daily_logs()
+    }
+
+    fn user_id(&self) -> impl Future<Output = Option<String>> + Send {
+        (**self).user_id()
     }
 }
 
@@ -268,6 +280,7 @@ pub fn spawn<C: Credentials>(
         commands: commands_rx,
         events: events_tx,
         latency: None,
+        malformed: LogLimit::new("malformed events from the server"),
     };
     let task = tokio::spawn(actor.run());
     (ConnectionHandle { commands, status }, events, task)
@@ -302,6 +315,8 @@ struct Actor<C> {
     events: mpsc::Sender<ServerEvent>,
     /// Last measured ping round trip.
     latency: Option<Duration>,
+    /// Warnings about malformed events, so a flood of them cannot flood the log.
+    malformed: LogLimit,
 }
 
 impl<C: Credentials> Actor<C> {
@@ -379,6 +394,7 @@ impl<C: Credentials> Actor<C> {
             }
             Err(ended) => ended,
         };
+        self.malformed.flush();
         socket.close().await;
         ended
     }
@@ -397,8 +413,12 @@ impl<C: Credentials> Actor<C> {
         let mut refreshed = false;
         loop {
             tokio::select! {
-                received = socket.recv() => match decode(received.map_err(retry)?) {
+                received = socket.recv() => match self.decode(received.map_err(retry)?) {
                     Some(ServerEvent::Init(init)) => {
+                        let expected = self.credentials.user_id().await;
+                        if expected.is_some_and(|id| id != init.user_id) {
+                            return Err(wrong_user());
+                        }
                         self.forward(ServerEvent::Init(init.clone())).await?;
                         return Ok(init);
                     }
@@ -453,7 +473,10 @@ impl<C: Credentials> Actor<C> {
             tokio::select! {
                 received = socket.recv() => match received {
                     Err(err) => return Ended::Retry(err.to_string()),
-                    Ok(raw) => match decode(raw) {
+                    Ok(raw) => match self.decode(raw) {
+                        Some(ServerEvent::Init(again)) if again.user_id != init.user_id => {
+                            return wrong_user();
+                        }
                         Some(ServerEvent::Pong) => {
                             if let Some((_, sent)) = pong_due.take() {
                                 self.latency = Some(sent.elapsed());
@@ -553,6 +576,17 @@ impl<C: Credentials> Actor<C> {
         }
     }
 
+    /// Decodes a raw event; a malformed one is skipped (and logged, within limits), never fatal.
+    fn decode(&mut self, raw: RawEvent) -> Option<ServerEvent> {
+        protocol::decode(&raw.name, &raw.args)
+            .inspect_err(|err| {
+                if self.malformed.allow() {
+                    tracing::warn!(%err, "ignored a malformed event from the server");
+                }
+            })
+            .ok()
+    }
+
     /// Sends an event out; a consumer that went away ends the task.
     async fn forward(&mut self, event: ServerEvent) -> Result<(), Ended> {
         self.events.send(event).await.map_err(|_| Ended::Shutdown)
@@ -587,11 +621,11 @@ async fn emit(socket: &mut Socket, event: &ClientEvent) -> Result<(), SocketErro
     socket.emit(event.name(), &args).await
 }
 
-/// Decodes a raw event; a malformed one is logged and skipped, never fatal.
-fn decode(raw: RawEvent) -> Option<ServerEvent> {
-    protocol::decode(&raw.name, &raw.args)
-        .inspect_err(|err| tracing::warn!(%err, "ignored a malformed event from the server"))
-        .ok()
+/// The end of a socket the server signed in as someone else: like a rejected token, only a new
+/// sign-in can settle it. The other account's name is not repeated anywhere.
+fn wrong_user() -> Ended {
+    tracing::warn!("the server answered the sign-in for a different account; socket dropped");
+    Ended::SignInRequired("the server signed this app in as a different account".into())
 }
 
 /// A socket failure as a retry.

@@ -54,6 +54,14 @@ impl Credentials for SignedIn {
             .map_err(credential_error)
     }
 
+    async fn user_id(&self) -> Option<String> {
+        self.session
+            .lock()
+            .await
+            .as_ref()
+            .map(|s| s.user_id.clone())
+    }
+
     async fn daily_logs(&self) -> Result<DailyLogs, CredentialError> {
         let session = self.session(false).await.map_err(credential_error)?;
         self.manager

@@ -7,6 +7,7 @@
 use crate::connection::ConnectionStatus;
 use crate::live::Snapshot;
 use crate::policy::headline;
+use crate::policy::text::is_bidi_control;
 
 /// Most "who is listening" lines in the tray menu; the rest are counted.
 pub const MAX_LISTENING_LINES: usize = 3;
@@ -116,9 +117,12 @@ impl Glance {
     }
 }
 
-/// `text` on one line (control characters dropped) and cut to [`MAX_LINE_CHARS`].
+/// `text` on one line (control and bidi characters dropped) and cut to [`MAX_LINE_CHARS`].
 fn one_line(text: &str) -> String {
-    let clean: String = text.chars().filter(|c| !c.is_control()).collect();
+    let clean: String = text
+        .chars()
+        .filter(|c| !c.is_control() && !is_bidi_control(*c))
+        .collect();
     if clean.chars().count() <= MAX_LINE_CHARS {
         return clean;
     }

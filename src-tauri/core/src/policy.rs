@@ -14,7 +14,7 @@ mod rate;
 mod render;
 mod sessions;
 mod settings;
-mod text;
+pub(crate) mod text;
 
 use std::ops::Add;
 use std::time::Duration;

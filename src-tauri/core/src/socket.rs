@@ -17,6 +17,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
+use crate::connection::log_limit::LogLimit;
+
 /// The largest frame accepted from a server; bigger ones end the connection instead of memory.
 pub const MAX_FRAME_BYTES: usize = 16 << 20;
 
@@ -79,6 +81,8 @@ pub struct Socket {
     silence_limit: Duration,
     /// When the link must have shown life again.
     deadline: Instant,
+    /// Warnings about unreadable frames, so a flood of them cannot flood the log.
+    malformed: LogLimit,
 }
 
 impl Socket {
@@ -134,6 +138,7 @@ impl Socket {
             ws,
             silence_limit,
             deadline: Instant::now() + silence_limit,
+            malformed: LogLimit::new("malformed Socket.IO frames"),
         })
     }
 
@@ -162,7 +167,9 @@ impl Socket {
                 Frame::Closed => return Err(SocketError::Closed),
                 Frame::Ignored => {}
                 Frame::Malformed => {
-                    tracing::warn!(frame = %preview(&text), "ignored malformed Socket.IO frame")
+                    if self.malformed.allow() {
+                        tracing::warn!(frame = %preview(&text), "ignored malformed Socket.IO frame");
+                    }
                 }
             }
         }
@@ -178,6 +185,7 @@ impl Socket {
 
     /// Leaves politely; gives up quickly on a server that no longer reads.
     pub async fn close(mut self) {
+        self.malformed.flush();
         let polite = async {
             let _ = send_text(&mut self.ws, "41".into()).await;
             let _ = self.ws.close(None).await;

@@ -212,9 +212,7 @@ pub(crate) fn admin_message(core: &CoreRef, text: &str) {
 
 pub(crate) fn emit_raw(core: &CoreRef, name: &str, payload: &serde_json::Value) -> usize {
     let st = core.lock();
-    let reached = st.clients.iter().filter(|c| c.user_id.is_some()).count();
-    emit::to_all(core, &st, name, payload, None);
-    reached
+    emit::to_all(core, &st, name, payload, None)
 }
 
 pub(crate) fn backup_applied(core: &CoreRef) {

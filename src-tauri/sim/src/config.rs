@@ -122,6 +122,9 @@ pub enum Scenario {
     Idle,
     /// Believable activity forever (users listening, finishing books, scans, admin messages).
     Demo,
+    /// A hostile server forever: wrong types, markup and bidi overrides in names, a 10 MB admin
+    /// message, floods, 100,000 users online (see `docs/simulator.md`).
+    Hostile,
 }
 
 impl FromStr for Scenario {
@@ -131,6 +134,7 @@ impl FromStr for Scenario {
         match s {
             "idle" => Ok(Scenario::Idle),
             "demo" => Ok(Scenario::Demo),
+            "hostile" => Ok(Scenario::Hostile),
             other => Err(SimError::InvalidScenario(other.to_string())),
         }
     }

@@ -17,7 +17,7 @@ fn deliver<T: Serialize + ?Sized>(
     name: &str,
     payload: Option<&T>,
     targets: Vec<&Client>,
-) {
+) -> usize {
     let mut socket_ids = Vec::new();
     let mut user_ids: Vec<String> = Vec::new();
     for c in targets {
@@ -35,6 +35,7 @@ fn deliver<T: Serialize + ?Sized>(
             user_ids.push(uid.clone());
         }
     }
+    let reached = socket_ids.len();
     let _ = core.events.send(SimEvent {
         name: name.to_string(),
         payload: payload.and_then(|p| serde_json::to_value(p).ok()),
@@ -42,6 +43,7 @@ fn deliver<T: Serialize + ?Sized>(
         socket_ids,
         user_ids,
     });
+    reached
 }
 
 /// `socket.emit(name, payload)`.
@@ -114,14 +116,15 @@ pub(crate) fn to_admins<T: Serialize + ?Sized>(core: &Core, st: &State, name: &s
     deliver(core, st, Audience::Admins, name, Some(payload), targets);
 }
 
-/// `emitter(name, payload[, filter])`: every authenticated socket (whose user passes `filter`).
+/// `emitter(name, payload[, filter])`: every authenticated socket (whose user passes `filter`);
+/// returns how many sockets it was written to.
 pub(crate) fn to_all<T: Serialize + ?Sized>(
     core: &Core,
     st: &State,
     name: &str,
     payload: &T,
     filter: Option<&dyn Fn(&User) -> bool>,
-) {
+) -> usize {
     let targets = st
         .clients
         .iter()
@@ -131,7 +134,7 @@ pub(crate) fn to_all<T: Serialize + ?Sized>(
             (Some(uid), Some(f)) => st.user(uid).is_some_and(f),
         })
         .collect();
-    deliver(core, st, Audience::All, name, Some(payload), targets);
+    deliver(core, st, Audience::All, name, Some(payload), targets)
 }
 
 /// `emitter(name)` with no arguments (e.g. `backup_applied`): every authenticated socket.

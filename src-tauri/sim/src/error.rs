@@ -33,8 +33,8 @@ pub enum SimError {
     /// Not `NAME:PASS[:admin]`.
     #[error("invalid user spec (want NAME:PASS[:admin]): {0}")]
     InvalidUserSpec(String),
-    /// Not `idle` or `demo`.
-    #[error("invalid scenario (want idle or demo): {0}")]
+    /// Not `idle`, `demo` or `hostile`.
+    #[error("invalid scenario (want idle, demo or hostile): {0}")]
     InvalidScenario(String),
     /// The `--data-dir` state file could not be read or written.
     #[error("state file: {0}")]

@@ -24,6 +24,7 @@ mod control;
 mod emit;
 mod error;
 mod events;
+pub mod hostile;
 mod http;
 mod logs;
 mod model;
@@ -38,6 +39,7 @@ mod socket;
 mod state;
 mod tokens;
 mod users;
+mod witness;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,6 +53,7 @@ pub use logs::LogLevel;
 pub use model::LogEvent;
 pub use playback::DeviceSpec;
 pub use tokens::Claims;
+pub use witness::{Witness, WitnessRequest};
 
 use crate::logs::log;
 use crate::state::{Core, CoreRef, now_ms};
@@ -125,8 +128,12 @@ pub async fn start(config: SimConfig) -> Result<Sim, SimError> {
     }
     let server = server::Server::start(&core, listen).await?;
     let _ = core.server.set(server.clone());
-    if scenario == Scenario::Demo {
-        let task = tokio::spawn(scenario::run(core.clone()));
+    let task = match scenario {
+        Scenario::Idle => None,
+        Scenario::Demo => Some(tokio::spawn(scenario::run(core.clone()))),
+        Scenario::Hostile => Some(tokio::spawn(hostile::run(core.clone()))),
+    };
+    if let Some(task) = task {
         core.background
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -387,6 +394,81 @@ impl Sim {
     /// Stalls (or resumes) the server: connections are accepted but nothing is answered.
     pub fn stall(&self, on: bool) {
         api::stall(&self.core, on);
+    }
+
+    /// Waits until `path` got at least `count` requests in all (see [`Sim::request_count`]).
+    pub async fn wait_requests(
+        &self,
+        path: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<usize, SimError> {
+        let mut seq = self.core.request_seq.subscribe();
+        let reached = async {
+            loop {
+                let n = self.request_count(path);
+                if n >= count {
+                    return Ok(n);
+                }
+                if seq.changed().await.is_err() {
+                    return Err(SimError::Shutdown);
+                }
+            }
+        };
+        tokio::time::timeout(timeout, reached)
+            .await
+            .map_err(|_| SimError::Timeout(format!("{count} requests to {path}")))?
+    }
+
+    /// Renames an item without telling anyone (like a metadata edit); sessions started later
+    /// carry the new title. For hostile titles in tests.
+    pub fn set_item_title(&self, item: &str, title: &str) -> Result<(), SimError> {
+        let mut st = self.core.lock();
+        let found = st
+            .db
+            .items
+            .iter_mut()
+            .find(|i| i.id == item)
+            .ok_or_else(|| SimError::UnknownItem(item.to_string()))?;
+        found.title = title.to_string();
+        Ok(())
+    }
+
+    /// Hostile: sockets still connect (Engine.IO open and Socket.IO connect are answered), but
+    /// `auth` is never answered.
+    pub fn ignore_auth(&self, on: bool) {
+        self.core.lock().hostile.ignore_auth = on;
+    }
+
+    /// Hostile: `auth` with a valid token is answered with `init` for `user` (name or id)
+    /// instead of the token's owner; `None` answers truthfully again.
+    pub fn init_as(&self, user: Option<&str>) -> Result<(), SimError> {
+        let id = user
+            .map(|u| {
+                self.user_id(u)
+                    .ok_or_else(|| SimError::UnknownUser(u.to_string()))
+            })
+            .transpose()?;
+        self.core.lock().hostile.init_as = id;
+        Ok(())
+    }
+
+    /// Hostile: `POST /login` answers `307 Temporary Redirect` to `{base_url}/login` (another
+    /// host, say a [`Witness`]); `None` signs in normally again.
+    pub fn redirect_login(&self, base_url: Option<&str>) {
+        self.core.lock().hostile.login_redirect = base_url.map(str::to_string);
+    }
+
+    /// Hostile: `GET /status`, `/api/me` and `/api/users/online` answer JSON with invalid UTF-8
+    /// at the start of its first string.
+    pub fn invalid_utf8(&self, on: bool) {
+        self.core.lock().hostile.invalid_utf8 = on;
+    }
+
+    /// Hostile: `n` synthetic users ([`hostile::synthetic_user_id`]) count as online in
+    /// `init.usersOnline` and `GET /api/users/online`; 0 for none.
+    pub fn fake_users_online(&self, n: usize) {
+        self.core.lock().hostile.fake_online = n;
     }
 
     /// Stops listening for good and saves the state.

@@ -18,7 +18,7 @@ struct Args {
     /// Server version to pretend to be (versions before 2.26.0 behave like old servers).
     #[arg(long, default_value = "2.36.0")]
     server_version: ServerVersion,
-    /// Built-in activity: idle or demo.
+    /// Built-in activity: idle, demo or hostile.
     #[arg(long, default_value = "idle")]
     scenario: Scenario,
     /// Extra user NAME:PASS[:admin] (repeatable); root/root always exists.

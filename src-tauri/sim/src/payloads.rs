@@ -549,6 +549,7 @@ pub(crate) fn users_online(st: &State, server_version: &str) -> Vec<UserOnline> 
             });
         }
     }
+    out.extend(crate::hostile::fake_online(st.hostile.fake_online));
     out
 }
 

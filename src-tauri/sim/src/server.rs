@@ -279,6 +279,7 @@ async fn outer(State(core): State<CoreRef>, mut req: Request, next: Next) -> Res
         .unwrap_or_else(|e| e.into_inner())
         .entry(req.uri().path().to_owned())
         .or_default() += 1;
+    core.request_seq.send_modify(|n| *n += 1);
     if !req.uri().path().starts_with("/socket.io") {
         return next.run(req).await;
     }

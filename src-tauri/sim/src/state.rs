@@ -11,11 +11,12 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use socketioxide::extract::SocketRef;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{ServerVersion, SimConfig};
 use crate::events::SimEvent;
+use crate::hostile::Modes;
 use crate::model::{
     ApiKey, Author, Device, Item, Library, LogEvent, PlaybackSession, RefreshSession, Task, User,
 };
@@ -72,6 +73,8 @@ pub(crate) struct State {
     pub issued_access: Vec<(String, String)>,
     /// Access-token jtis made invalid by `expire_access_tokens` / `revoke_tokens`.
     pub revoked_access: HashSet<String>,
+    /// Hostile behaviours switched on through the Rust API.
+    pub hostile: Modes,
 }
 
 impl State {
@@ -130,6 +133,8 @@ pub(crate) struct Core {
     pub background: Mutex<Vec<JoinHandle<()>>>,
     /// HTTP requests served per path (base path stripped), so tests can prove a client stayed quiet.
     pub requests: Mutex<HashMap<String, usize>>,
+    /// Bumped on every HTTP request, so tests can await one instead of polling the counts.
+    pub request_seq: watch::Sender<u64>,
 }
 
 /// `Arc<Core>`, the handle given to REST handlers, socket handlers and the Rust API.
@@ -148,6 +153,7 @@ impl Core {
             server: OnceLock::new(),
             background: Mutex::new(Vec::new()),
             requests: Mutex::new(HashMap::new()),
+            request_seq: watch::channel(0).0,
         })
     }
 

@@ -1,6 +1,7 @@
 //! Short readable labels from client-chosen text: names, titles and device descriptions are
 //! shown in a tray menu and a popup, so they are kept to one short line.
 
+use crate::policy::text::is_bidi_control;
 use crate::protocol::{DeviceInfo, PlayMethod};
 
 /// Longest name or title kept by live state: enough for any real title, and it bounds what a
@@ -9,12 +10,13 @@ pub(crate) const MAX_LABEL_BYTES: usize = 512;
 /// Longest device label; device fields are free text chosen by each client.
 const MAX_DEVICE_BYTES: usize = 128;
 
-/// One line of at most `max` bytes: control characters (newlines included) become spaces, runs
+/// One line of at most `max` bytes: control characters (newlines included) become spaces, bidi
+/// controls go (a right-to-left override in a name would reorder the text shown after it), runs
 /// of blanks collapse, and an over-long text is cut at a char boundary and ends with `…`.
 pub(crate) fn clean(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max));
     let mut blank = false;
-    for c in text.trim().chars() {
+    for c in text.trim().chars().filter(|c| !is_bidi_control(*c)) {
         let c = if c.is_control() { ' ' } else { c };
         if c == ' ' {
             if blank {
@@ -36,6 +38,17 @@ pub(crate) fn clean(text: &str, max: usize) -> String {
     let kept = out.trim_end().len();
     out.truncate(kept);
     out
+}
+
+/// A message (admin broadcast, server log line) as kept by live state: line breaks stay, other
+/// control characters become spaces and bidi controls go, as in [`clean`]. Already bounded by
+/// the protocol's message cap.
+pub(crate) fn message(text: &str) -> String {
+    text.replace("\r\n", "\n")
+        .chars()
+        .filter(|c| !is_bidi_control(*c))
+        .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
+        .collect()
 }
 
 /// A name or title as kept by live state.

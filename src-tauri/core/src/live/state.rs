@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use super::label::{clean, label};
+use super::label::{clean, label, message as plain_message};
 use super::presence::{Offline, Presence};
 use super::progress::{OwnProgress, ProgressFact, key};
 use super::rest::{Fetch, Reconciled};
@@ -264,7 +264,7 @@ impl LiveState {
                 }
             }
             ServerEvent::AdminMessage { message } => out.push(Happening::AdminMessage {
-                text: message.clone(),
+                text: plain_message(message),
             }),
             ServerEvent::Log(line) => self.logs.push(log_line(line)),
             ServerEvent::DailyLogs(daily) => {
@@ -695,6 +695,6 @@ fn log_line(line: &LogEvent) -> LogLine {
         source: line.source.as_deref().map(|s| clean(s, 256)),
         level: line.level.code(),
         level_name: line.level_name.clone(),
-        message: line.message.clone(),
+        message: plain_message(&line.message),
     }
 }

@@ -7,7 +7,7 @@ pub(crate) const TITLE_MAX: usize = 120;
 pub(crate) const BODY_MAX: usize = 400;
 
 /// Bidi embeddings, overrides and isolates: they let a name reorder the text around it.
-fn is_bidi_control(c: char) -> bool {
+pub(crate) fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 

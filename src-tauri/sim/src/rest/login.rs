@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::{Params, client_ip, done, require_user};
 use crate::auth::{self, Refreshed};
+use crate::hostile;
 use crate::http;
 use crate::logs::{self, LogLevel};
 use crate::payloads;
@@ -16,7 +17,9 @@ use crate::state::{CoreRef, State as SimState};
 use crate::users;
 
 pub(super) async fn status(State(core): State<CoreRef>) -> Response {
-    http::json(
+    let invalid_utf8 = core.lock().hostile.invalid_utf8;
+    hostile::json_body(
+        invalid_utf8,
         StatusCode::OK,
         &json!({
             "app": "audiobookshelf",
@@ -104,6 +107,9 @@ pub(super) async fn login(
     body: axum::body::Bytes,
 ) -> Response {
     let mut st = core.lock();
+    if let Some(to) = &st.hostile.login_redirect {
+        return hostile::login_redirect(to);
+    }
     let limit_headers = match rate_limited(&core, &mut st, &peer, &headers, "/login") {
         Ok(h) => h,
         Err(resp) => return *resp,

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::{Params, done, require_admin, require_user};
 use crate::emit;
 use crate::error::SimError;
+use crate::hostile;
 use crate::http;
 use crate::model::UserType;
 use crate::payloads;
@@ -26,7 +27,11 @@ pub(super) async fn me(
         let user = st
             .user(&uid)
             .ok_or_else(|| http::fail(StatusCode::UNAUTHORIZED))?;
-        Ok(http::json(StatusCode::OK, &payloads::user_browser(user)))
+        Ok(hostile::json_body(
+            st.hostile.invalid_utf8,
+            StatusCode::OK,
+            &payloads::user_browser(user),
+        ))
     })())
 }
 
@@ -63,7 +68,11 @@ pub(super) async fn online(
             "usersOnline": payloads::users_online(&st, &version),
             "openSessions": open,
         });
-        Ok(http::json(StatusCode::OK, &body))
+        Ok(hostile::json_body(
+            st.hostile.invalid_utf8,
+            StatusCode::OK,
+            &body,
+        ))
     })())
 }
 
