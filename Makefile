@@ -16,6 +16,13 @@ run: deps
 test: deps lint
 	$(CARGO) build -p abs-tray  # the window and tray tests drive the real binary
 	scripts/desktop-session.sh $(CARGO) test --workspace --all-targets
+	scripts/fuzz.sh --ci  # bounded, deterministic: fixed seed and run counts (see make fuzz)
+
+.PHONY: fuzz
+## Fuzz the core's event decoding and its live state + notification policy (cargo-fuzz, stable
+## toolchain), FUZZ_SECONDS per target (default 60); prints executions and crashes per target.
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 ## Formatting and lints, warnings as errors.
 lint:
