@@ -22,6 +22,21 @@ cat >"$XDG_CONFIG_HOME/dunst/dunstrc" <<'CONF'
 [global]
     timeout = 0
     markup = full
+    # Looks like a desktop's popups in the README's screenshot (tests read D-Bus, not pixels).
+    width = 360
+    font = DejaVu Sans 10
+    format = "<b>%s</b>\n%b"
+    padding = 10
+    horizontal_padding = 10
+    frame_width = 1
+    corner_radius = 6
+    icon_position = left
+    min_icon_size = 48
+    max_icon_size = 48
+    background = "#fbfbfb"
+    foreground = "#202020"
+    frame_color = "#c8c8c8"
+    separator_color = frame
 CONF
 
 cleanup() {

@@ -107,11 +107,14 @@ pub fn update<R: Runtime>(app: &AppHandle<R>, view: &WindowView) {
     else {
         return;
     };
-    if before.as_ref().map(|b| b.glance.state) != Some(model.glance.state)
-        && let Err(err) =
+    if before.as_ref().map(|b| b.glance.state) != Some(model.glance.state) {
+        // The one line a user (or `scripts/check-deb.sh`) reads to see what the app is doing.
+        tracing::info!(state = ?model.glance.state, status = %model.glance.status_line, "tray");
+        if let Err(err) =
             Image::from_bytes(icon(model.glance.state)).and_then(|i| tray.set_icon(Some(i)))
-    {
-        tracing::warn!(%err, "could not change the tray icon");
+        {
+            tracing::warn!(%err, "could not change the tray icon");
+        }
     }
     // Not shown by AppIndicator (the menu carries the same lines there), but by other trays.
     if before.as_ref().map(|b| &b.glance.tooltip) != Some(&model.glance.tooltip)

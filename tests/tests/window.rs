@@ -2,9 +2,10 @@
 //! WebDriver (tauri-driver in front of WebKitWebDriver), signed in to the simulator, with the
 //! private session's real gnome-keyring and dunst. It signs in through the form, checks the
 //! keyring, the users list (a hostile user name stays text), a listening session appearing
-//! within a second and as a popup, a broadcast that comes back as a popup, cancelling a scan,
-//! and signing out; it saves a light and a dark screenshot of every view under
-//! `target/screenshots/`.
+//! within a second and as a popup, a broadcast that comes back as a popup, cancelling a scan, the
+//! live log (level, pause), pausing popups, launch at login, signing out, the doctor's verdict for
+//! a dead server and the demo server; it saves a light and a dark screenshot of every view, and
+//! one of the popup, under `target/screenshots/`.
 //!
 //! Needs `scripts/desktop-session.sh` (make test runs it) and tauri-driver
 //! (`scripts/install-tauri-driver.sh`, run by `scripts/install-deps.sh`); fails, never skips,
@@ -15,7 +16,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use abs_sim::{Sim, SimConfig};
+use abs_sim::{LogLevel, Sim, SimConfig};
 use abs_tray_core::auth::{AbsClient, TokenManager};
 use abs_tray_core::connection::{self, ConnectionConfig, ConnectionHandle, ConnectionStatus};
 use abs_tray_core::credentials::SignedIn;
@@ -186,6 +187,49 @@ impl Window {
             .step(&format!("click {css}"));
     }
 
+    /// Picks `value` in the `<select>` matching `css` as a user would (value, then `change`).
+    async fn choose(&self, css: &str, value: &str) {
+        self.wait_shown(css, WAIT).await;
+        self.session
+            .execute(
+                "const select = document.querySelector(arguments[0]);
+                 select.value = arguments[1];
+                 select.dispatchEvent(new Event('change', { bubbles: true }));
+                 return select.value;",
+                vec![json!(css), json!(value)],
+            )
+            .await
+            .step(&format!("choose {value} in {css}"));
+    }
+
+    /// The text of every element matching `css`.
+    async fn texts(&self, css: &str) -> Vec<String> {
+        let texts = self
+            .session
+            .execute(
+                "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent);",
+                vec![json!(css)],
+            )
+            .await
+            .step(&format!("texts of {css}"));
+        serde_json::from_value(texts).unwrap_or_default()
+    }
+
+    /// Waits until some element matching `css` has text containing `needle`.
+    async fn wait_text(&self, css: &str, needle: &str) {
+        self.session
+            .wait_for(WAIT, &format!("{needle:?} in {css}"), || async {
+                Ok(self
+                    .texts(css)
+                    .await
+                    .iter()
+                    .any(|t| t.contains(needle))
+                    .then_some(()))
+            })
+            .await
+            .step(css);
+    }
+
     /// Opens a tab and waits for its view.
     async fn open_tab(&self, view: &str) {
         self.click(&format!("button.tab[data-view=\"{view}\"]"))
@@ -226,6 +270,48 @@ impl Window {
             .await
             .step("restore the theme");
     }
+}
+
+/// A PNG of the notification daemon's popup window (dunst's), as it is on the X display now.
+fn popup_screenshot() -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    use x11rb::connection::Connection as _;
+    use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _, ImageFormat, MapState};
+
+    let (x, screen) = x11rb::connect(None)?;
+    let root = x.setup().roots[screen].root;
+    let mut found = None;
+    for window in x.query_tree(root)?.reply()?.children {
+        let class = x
+            .get_property(false, window, AtomEnum::WM_CLASS, AtomEnum::STRING, 0, 64)?
+            .reply()?
+            .value;
+        let viewable = x.get_window_attributes(window)?.reply()?.map_state == MapState::VIEWABLE;
+        if viewable
+            && String::from_utf8_lossy(&class)
+                .to_lowercase()
+                .contains("dunst")
+        {
+            found = Some(window);
+        }
+    }
+    let window = found.ok_or("no dunst window is mapped")?;
+    let geometry = x.get_geometry(window)?.reply()?;
+    let (width, height) = (geometry.width, geometry.height);
+    let image = x
+        .get_image(ImageFormat::Z_PIXMAP, window, 0, 0, width, height, !0)?
+        .reply()?;
+    // Xvfb's 24-bit visual: 4 bytes a pixel, blue-green-red-unused.
+    let rgb: Vec<u8> = image
+        .data
+        .chunks_exact(4)
+        .flat_map(|p| [p[2], p[1], p[0]])
+        .collect();
+    let mut png_bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut png_bytes, width.into(), height.into());
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.write_header()?.write_image_data(&rgb)?;
+    Ok(png_bytes)
 }
 
 /// Another user's client, online for as long as this lives (its events must be taken, or the
@@ -560,6 +646,16 @@ async fn the_window_signs_in_shows_live_state_acts_and_signs_out() {
     });
     assert!(!popup.summary.contains('<'), "{popup:?}");
     window.screenshots("listening").await;
+    // dunst maps its window a moment after the Notify call the watch saw.
+    let png = window
+        .session
+        .wait_for(WAIT, "dunst's popup window", || async {
+            Ok(popup_screenshot().ok())
+        })
+        .await
+        .step("screenshot of the popup");
+    let path = window.shots.join("popup.png");
+    std::fs::write(&path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 
     // Activity: what happened so far is listed.
     window.open_tab("activity").await;
@@ -653,9 +749,94 @@ async fn the_window_signs_in_shows_live_state_acts_and_signs_out() {
         p.app_name == APP_NAME && p.body.contains(BROADCAST)
     });
 
-    // Settings, then sign out: the keyring is emptied and the form is back.
+    // The live log: choosing a level makes the server stream its lines. The listener is set
+    // over the socket, so a line logged before the server handled it never comes: log a fresh
+    // one per check until one shows.
+    window.choose("#log-level", "2").await;
+    let mut attempt = 0;
+    window
+        .session
+        .wait_for(WAIT, "a server log line in #log-list", || {
+            attempt += 1;
+            sim.emit_log(LogLevel::Warn, &format!("log check {attempt}"));
+            async {
+                Ok(window
+                    .texts("#log-list .log-message")
+                    .await
+                    .iter()
+                    .any(|t| t.starts_with("log check"))
+                    .then_some(()))
+            }
+        })
+        .await
+        .step("log level");
+    // Paused, the list stands still: a line logged before a scan starts is not shown once the
+    // scan is (events are applied in order), and appears on Resume.
+    window.click("#log-pause").await;
+    sim.emit_log(LogLevel::Error, "logged while paused");
+    let task = sim.start_scan(&sim.library_id()).expect("start a scan");
+    window.wait_shown("#scans-list > li.scan", WAIT).await;
+    assert!(
+        !window
+            .texts("#log-list .log-message")
+            .await
+            .iter()
+            .any(|t| t == "logged while paused"),
+        "the paused log list changed"
+    );
+    window.click("#log-pause").await;
+    window
+        .wait_text("#log-list .log-message", "logged while paused")
+        .await;
+    sim.finish_scan(&task, 0, 0, 0).expect("finish the scan");
+
+    // Settings: pause popups for an hour, then resume.
     window.open_tab("settings").await;
     window.wait_shown("#settings-form", WAIT).await;
+    window.click("#pause-hour").await;
+    window.wait_shown("#paused-note", WAIT).await;
+    window.wait_text("#pause-state", "Paused until").await;
+    window.click("#pause-resume").await;
+    window
+        .session
+        .wait_script(
+            WAIT,
+            "#paused-note to hide after Resume",
+            "return document.getElementById('paused-note').hidden;",
+        )
+        .await
+        .step("resume");
+
+    // Launch at login: an XDG autostart entry that starts the app hidden, and gone again.
+    let autostart_dir = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .expect("the desktop session sets XDG_CONFIG_HOME")
+        .join("autostart");
+    let entry = autostart_dir.join("abs-tray.desktop");
+    window.click("#autostart").await;
+    let text = window
+        .session
+        .wait_for(WAIT, "the autostart entry", || async {
+            Ok(std::fs::read_to_string(&entry).ok())
+        })
+        .await
+        .unwrap_or_else(|err| {
+            let found = std::fs::read_dir(&autostart_dir)
+                .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+                .unwrap_or_default();
+            panic!("{err}; {} holds {found:?}", autostart_dir.display())
+        });
+    assert!(text.contains("--hidden"), "autostart entry: {text}");
+    window.click("#autostart").await;
+    window
+        .session
+        .wait_for(WAIT, "the autostart entry to go", || async {
+            Ok((!entry.exists()).then_some(()))
+        })
+        .await
+        .step("launch at login off");
+
+    // Settings, then sign out: the keyring is emptied and the form is back.
     window.screenshots("settings").await;
     window.click("#sign-out").await;
     window
@@ -667,6 +848,55 @@ async fn the_window_signs_in_shows_live_state_acts_and_signs_out() {
         .step("sign out");
     window.wait_shown("#signin-form", WAIT).await;
     wait_keyring(&url, "root", false).await;
+
+    // A server that is not there: the sign-in fails and the doctor says which step broke.
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        listener.local_addr().expect("its address")
+    };
+    window
+        .session
+        .fill("#server", &format!("http://{dead}"))
+        .await
+        .step("#server");
+    window
+        .session
+        .fill("#username", "root")
+        .await
+        .step("#username");
+    window
+        .session
+        .fill("#password", "x")
+        .await
+        .step("#password");
+    window.click("#signin-submit").await;
+    window
+        .session
+        .wait_script(
+            WAIT,
+            "the doctor's verdict",
+            "return document.getElementById('doctor').dataset.verdict === 'fail'
+                 && document.querySelector('#doctor li[data-step=tcp][data-verdict=fail]') !== null;",
+        )
+        .await
+        .step("doctor");
+    window.screenshots("doctor").await;
+
+    // Try the demo: the built-in simulator, signed in without a keyring entry.
+    window.click("#try-demo").await;
+    window
+        .session
+        .wait_for(STARTUP, "signed in to the demo", || async {
+            Ok((window.body_data("signedIn").await?.as_deref() == Some("1")).then_some(()))
+        })
+        .await
+        .step("demo");
+    window.wait_shown("#demo-badge", WAIT).await;
+    window.open_tab("users").await;
+    window.wait_text("#users-list", "alice").await;
+    window.open_tab("settings").await;
+    window.click("#sign-out").await;
+    window.wait_shown("#signin-form", WAIT).await;
 
     for client in clients {
         if let Err(err) = client.connection.shutdown().await {
