@@ -16,7 +16,7 @@ run: deps
 test: deps lint
 	$(CARGO) build -p abs-tray  # the window and tray tests drive the real binary
 	scripts/desktop-session.sh $(CARGO) test --workspace --all-targets
-	scripts/fuzz.sh --ci  # bounded, deterministic: fixed seed and run counts (see make fuzz)
+	scripts/fuzz.sh --ci  # bounded: fixed seed and run counts, about a minute per target
 
 .PHONY: fuzz
 ## Fuzz the core's event decoding and its live state + notification policy (cargo-fuzz, stable

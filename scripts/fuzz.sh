@@ -7,8 +7,11 @@
 #   scripts/fuzz.sh [SECONDS]   each target for SECONDS (default 60), random seed, growing the
 #                               local corpus in fuzz/corpus/ (`make fuzz`)
 #   scripts/fuzz.sh --ci        each target for a fixed number of runs (about a minute each on
-#                               two cores) from a fixed seed and the committed seeds only, so a
-#                               failure reproduces with the same command (`make test`)
+#                               two cores) from a fixed seed and the committed seeds only, so the
+#                               work done does not depend on machine speed or earlier runs
+#                               (`make test`). Not bit-for-bit repeatable (the core's HashMaps are
+#                               randomly seeded), but a crash leaves its input in artifacts/,
+#                               which replays exactly.
 #
 # No nightly: `--sanitizer none` leaves only stable -C flags (sancov passes, --cfg fuzzing), and
 # the core forbids unsafe code, so AddressSanitizer would find little that a panic does not.
