@@ -20,6 +20,8 @@ use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, RunEvent, Runtime};
 use tauri_plugin_autostart::{MacosLauncher, ManagerExt};
 use tauri_plugin_opener::OpenerExt;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 pub use window::MAIN_WINDOW;
 
@@ -216,6 +218,8 @@ pub fn run() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,abs_sim=warn")),
         )
         .with_writer(std::io::stderr)
+        .finish()
+        .with(abs_tray_core::logging::without_raw_traffic())
         .init();
 
     let app = match app_builder(tauri::Builder::default()).build(tauri::generate_context!()) {

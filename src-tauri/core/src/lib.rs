@@ -13,6 +13,7 @@ pub mod doctor;
 pub mod glance;
 pub mod happening;
 pub mod live;
+pub mod logging;
 pub mod notifier;
 pub mod panic_hook;
 pub mod policy;

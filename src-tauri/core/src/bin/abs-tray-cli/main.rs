@@ -122,10 +122,14 @@ fn report(error: &CliError) -> ExitCode {
 /// Logs to stderr, filtered by `ABS_TRAY_LOG` (default `warn`; a bad filter also means `warn`).
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .finish()
+        .with(abs_tray_core::logging::without_raw_traffic())
         .try_init();
 }
