@@ -306,6 +306,9 @@ async fn flood_users_online(
     tick: Duration,
 ) {
     let mut interval = tokio::time::interval(tick);
+    // A late tick must not turn into a burst of several batches at once: listeners of the
+    // event stream (tests) would lag behind and lose events.
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut i = from;
     while i < to {
         interval.tick().await;

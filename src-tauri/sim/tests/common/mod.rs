@@ -272,8 +272,14 @@ impl Sio {
                 } else if t == "41" {
                     let _ = tx.send(Frame::Disconnect);
                 } else if let Some(body) = t.strip_prefix("42") {
-                    let arr: Vec<Value> = serde_json::from_str(body).unwrap();
-                    let name = arr[0].as_str().unwrap().to_string();
+                    // Frames a JSON parser refuses (the hostile scenario nests deeper than
+                    // 128 levels) are skipped rather than ending the reader.
+                    let Ok(arr) = serde_json::from_str::<Vec<Value>>(body) else {
+                        continue;
+                    };
+                    let Some(name) = arr.first().and_then(Value::as_str).map(str::to_string) else {
+                        continue;
+                    };
                     let _ = tx.send(Frame::Event(name, arr[1..].to_vec(), t.clone()));
                 }
             }
