@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use abs_sim::{Sim, SimConfig};
 use abs_tray_core::panic_hook;
+use abs_tray_core::server_url::ServerUrl;
+use abs_tray_core::token_store::Account;
 use abs_tray_e2e::tauri_driver::TauriDriver;
 use abs_tray_e2e::webdriver::{Session, WebDriverError};
 use regex::Regex;
@@ -204,11 +206,14 @@ async fn wait_reconnected(session: &Session, mark: usize, what: &str) {
         .step(what);
 }
 
-/// Every secret the session keyring holds for ABS Tray now (`secret-tool`, the keyring's own
-/// client, not the code under test).
-fn keyring_secrets() -> Vec<String> {
+/// Every secret the session keyring holds for this account now (`secret-tool`, the keyring's
+/// own client, not the code under test; the attributes are the token store's).
+fn keyring_secrets(account: &Account) -> Vec<String> {
     let out = Command::new("secret-tool")
-        .args(["search", "--all", "--unlock", "service", "abs-tray"])
+        .args([
+            "search", "--all", "--unlock", "service", "abs-tray", "username",
+        ])
+        .arg(account.keyring_user())
         .output()
         .expect("secret-tool (package libsecret-tools) runs");
     // secret-tool prints the attributes on stderr and `secret = ...` on stdout.
@@ -220,10 +225,14 @@ fn keyring_secrets() -> Vec<String> {
 }
 
 /// Polls the keyring until it holds a secret not in `known`, within [`WAIT`]; returns it.
-async fn wait_new_keyring_secret(known: &BTreeSet<String>, what: &str) -> String {
+async fn wait_new_keyring_secret(
+    account: &Account,
+    known: &BTreeSet<String>,
+    what: &str,
+) -> String {
     let deadline = Instant::now() + WAIT;
     loop {
-        let secrets = tokio::task::block_in_place(keyring_secrets);
+        let secrets = tokio::task::block_in_place(|| keyring_secrets(account));
         if let Some(new) = secrets.into_iter().find(|s| !known.contains(s)) {
             return new;
         }
@@ -415,10 +424,12 @@ async fn no_secret_reaches_files_logs_or_the_webview() {
     let launcher = launcher(&work, &app, &app_stdout, &app_stderr);
 
     let sim = simulator().await;
+    let url = ServerUrl::parse(&sim.base_url()).expect("the simulator's URL parses");
+    let account = Account::new(&url, USERNAME);
     let mut refresh_tokens: BTreeSet<String> = BTreeSet::new();
     assert!(
-        keyring_secrets().is_empty(),
-        "the private keyring starts without ABS Tray entries"
+        keyring_secrets(&account).is_empty(),
+        "a fresh simulator port has no keyring entry yet"
     );
 
     let mut env: Vec<(&str, &std::ffi::OsStr)> = vec![
@@ -486,7 +497,8 @@ async fn no_secret_reaches_files_logs_or_the_webview() {
         )
         .await
         .step("sign in");
-    refresh_tokens.insert(wait_new_keyring_secret(&refresh_tokens, "after sign-in").await);
+    refresh_tokens
+        .insert(wait_new_keyring_secret(&account, &refresh_tokens, "after sign-in").await);
 
     // The access token expires under the app: the next socket's auth fails and it refreshes,
     // which rotates the refresh token in the keyring.
@@ -501,7 +513,8 @@ async fn no_secret_reaches_files_logs_or_the_webview() {
         sim.request_count("/auth/refresh") > refreshes,
         "the app refreshed its access token ({refreshes} refreshes before)"
     );
-    refresh_tokens.insert(wait_new_keyring_secret(&refresh_tokens, "after the refresh").await);
+    refresh_tokens
+        .insert(wait_new_keyring_secret(&account, &refresh_tokens, "after the refresh").await);
 
     // Dropped sockets, then a restart: two more reconnects.
     let mark = recorded_views(&session).await;
@@ -517,7 +530,7 @@ async fn no_secret_reaches_files_logs_or_the_webview() {
         .expect("restart the simulator");
     wait_init(&mut events, "reconnect after the restart").await;
     wait_reconnected(&session, mark, "Connected again after the restart").await;
-    refresh_tokens.extend(tokio::task::block_in_place(keyring_secrets));
+    refresh_tokens.extend(tokio::task::block_in_place(|| keyring_secrets(&account)));
     assert!(
         sim.request_count("/auth/refresh") >= 1,
         "at least one refresh happened"
@@ -535,7 +548,7 @@ async fn no_secret_reaches_files_logs_or_the_webview() {
         .await
         .step("sign out");
     let deadline = Instant::now() + WAIT;
-    while !tokio::task::block_in_place(keyring_secrets).is_empty() {
+    while !tokio::task::block_in_place(|| keyring_secrets(&account)).is_empty() {
         assert!(
             Instant::now() < deadline,
             "the keyring still holds the token after sign-out"
