@@ -21,6 +21,7 @@ use tokio::time::sleep_until;
 use self::log_limit::LogLimit;
 use crate::backoff::Backoff;
 use crate::clock::ClockWatch;
+use crate::live::label::label;
 use crate::protocol::{self, ClientEvent, DailyLogs, LogLevel, ServerEvent};
 use crate::secret::Secret;
 use crate::socket::{RawEvent, Socket, SocketError};
@@ -429,7 +430,8 @@ impl<C: Credentials> Actor<C> {
                         deadline = tokio::time::Instant::now() + auth_timeout;
                     }
                     Some(ServerEvent::AuthFailed(failed)) => {
-                        let said = failed.message.unwrap_or_else(|| "no reason given".into());
+                        // The server's words end up in the window: one short line of plain text.
+                        let said = failed.message.map_or_else(|| "no reason given".into(), |m| label(&m));
                         return Err(Ended::SignInRequired(format!("the server rejected the sign-in: {said}")));
                     }
                     Some(ServerEvent::InvalidToken) => {
@@ -455,7 +457,7 @@ impl<C: Credentials> Actor<C> {
         let server_version = self.config.server_version.clone();
         let connected = |latency: Option<Duration>| ConnectionStatus::Connected {
             user_id: init.user_id.clone(),
-            username: init.username.clone(),
+            username: label(&init.username),
             is_admin: init.users_online.is_some(),
             server_version: server_version.clone(),
             latency_ms: latency.map(|l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX)),

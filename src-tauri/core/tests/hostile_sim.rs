@@ -542,6 +542,43 @@ async fn an_init_for_another_user_is_refused_and_never_shown() {
 }
 
 #[tokio::test]
+async fn a_refusal_in_the_servers_own_hostile_words_is_shown_as_one_short_plain_line() {
+    let sim = sim().await;
+    let words = format!(
+        "<img src=x onerror=alert(1)>\u{202E}\u{1b}[31m\r\n{}",
+        "w".repeat(100_000)
+    );
+    sim.reject_auth(Some(&words));
+    let h = Harness::new();
+    h.app.sign_in(form(&sim, "admin", ADMIN_PW)).await.unwrap();
+    let view = wait_view(&h.app, "sign-in required", |v| {
+        matches!(
+            v.snapshot.connection,
+            ConnectionStatus::SignInRequired { .. }
+        )
+    })
+    .await;
+    let problem = view.problem.clone().unwrap();
+    assert_eq!(problem.code, "sign_in_required");
+    // The markup is there as text (the window sets textContent), the rest is one short line.
+    assert!(
+        problem
+            .message
+            .contains("<img src=x onerror=alert(1)> [31m w"),
+        "{}",
+        problem.message
+    );
+    assert!(
+        problem.message.len() < 700,
+        "{} bytes",
+        problem.message.len()
+    );
+    assert!(problem.message.ends_with('…'));
+    assert_inert(&view);
+    h.app.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_sign_in_redirected_to_another_host_fails_and_the_password_stays_home() {
     let sim = sim().await;
     let witness = Witness::start().await.unwrap();

@@ -25,6 +25,8 @@ pub(crate) struct Modes {
     pub ignore_auth: bool,
     /// `auth` is answered with `init` for this user id instead of the token's.
     pub init_as: Option<String>,
+    /// `auth` is answered with `auth_failed` carrying this message, whatever the token.
+    pub reject_auth: Option<String>,
     /// `POST /login` answers a 307 to this base URL.
     pub login_redirect: Option<String>,
     /// `/status`, `/api/me` and `/api/users/online` bodies carry invalid UTF-8.

@@ -453,6 +453,12 @@ impl Sim {
         Ok(())
     }
 
+    /// Hostile: every `auth` is answered with `auth_failed {message}` (a refusal in the server's
+    /// own words, whatever they are); `None` checks tokens again.
+    pub fn reject_auth(&self, message: Option<&str>) {
+        self.core.lock().hostile.reject_auth = message.map(str::to_string);
+    }
+
     /// Hostile: `POST /login` answers `307 Temporary Redirect` to `{base_url}/login` (another
     /// host, say a [`Witness`]); `None` signs in normally again.
     pub fn redirect_login(&self, base_url: Option<&str>) {

@@ -215,6 +215,11 @@ fn authenticate(core: &CoreRef, sid: &str, token: Option<&Value>) {
     if st.hostile.ignore_auth {
         return;
     }
+    if let Some(message) = st.hostile.reject_auth.clone() {
+        let failed = serde_json::json!({ "message": message });
+        emit::to_socket(core, &st, sid, "auth_failed", &failed);
+        return;
+    }
     let outcome = auth::socket_user(core, &st, token);
     let user_id = match outcome {
         SocketAuth::User(id) => id,

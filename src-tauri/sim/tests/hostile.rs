@@ -28,6 +28,21 @@ async fn ignore_auth_connects_but_never_answers_auth() {
 }
 
 #[tokio::test]
+async fn reject_auth_refuses_in_its_own_words() {
+    let sim = start_default().await;
+    let token = sim.tokens("root").unwrap().access_token;
+    sim.reject_auth(Some("<b>no</b>\u{202E}"));
+    let mut s = Sio::connect(&sim).await;
+    s.emit("auth", &[json!(token)]);
+    assert_eq!(
+        s.wait_arg("auth_failed").await,
+        json!({"message": "<b>no</b>\u{202E}"})
+    );
+    sim.reject_auth(None);
+    assert_eq!(s.auth(&token).await["username"], "root");
+}
+
+#[tokio::test]
 async fn init_as_names_another_user_than_the_token() {
     let sim = start(SimConfig::default().with_user("alice", "pw", false)).await;
     let alice = sim.user_id("alice").unwrap();

@@ -10,7 +10,7 @@
 //! snapshots at most a few times a second.
 
 mod driver;
-mod label;
+pub(crate) mod label;
 mod presence;
 mod progress;
 mod rest;
