@@ -74,7 +74,8 @@ for target in "${TARGETS[@]}"; do
     if [ "$status" -ne 0 ]; then
         failed=1
         line="$line (exit $status; see $log)"
-        grep -m 3 -E "panicked at|^SUMMARY|Test unit written" "$log" || true
+        grep -m 1 -A 1 "panicked at" "$log" || true
+        grep -m 1 "Test unit written" "$log" || true
     fi
     summary+=("$line")
 done

@@ -102,8 +102,9 @@ pub struct PolicyRun {
 ///   "sessions": .., "tasks": ..}` (a REST body, `"forbidden"` or any other string for a failure).
 /// - `#JSON`: new notification settings (missing fields take their defaults).
 ///
-/// Other lines are ignored. After every step: popups are plain text within their caps and
-/// every snapshot list is within its cap; any violation panics.
+/// Other lines are ignored. After every step: popups are plain text within their caps, every
+/// snapshot list is within its cap, and no timer is left due (its task would spin); any
+/// violation panics.
 pub fn policy(data: &[u8]) -> PolicyRun {
     let Ok(script) = std::str::from_utf8(data) else {
         return PolicyRun::default();
@@ -239,6 +240,23 @@ impl App {
             let decisions = self.policy.tick(self.moment(), &self.local());
             self.judge(&decisions);
         }
+        // A deadline still due after its tick would spin the task that sleeps until it.
+        let wake = self.state.next_wake_at(now);
+        assert!(
+            wake.is_none_or(|at| at > now),
+            "live state due again at {wake:?}"
+        );
+        self.check_deadline();
+    }
+
+    /// The policy never asks to be woken for a moment already settled.
+    fn check_deadline(&self) {
+        let due = self.policy.next_deadline();
+        let now = self.moment();
+        assert!(
+            due.is_none_or(|d| d > now),
+            "policy due at {due:?}, now {now:?}"
+        );
     }
 
     /// A new connection status, to live state and (when connected) to the policy's context.
@@ -305,6 +323,7 @@ impl App {
             self.run.happenings += 1;
             let decisions = self.policy.handle(fact, self.moment(), &self.local());
             self.judge(&decisions);
+            self.check_deadline();
         }
     }
 
