@@ -236,7 +236,11 @@ fn field_mutations(object: &Map<String, Value>, out: &mut Vec<Value>) {
 
 /// Events with wrong types for every field of every event a client handles: the whole payload
 /// replaced by each other kind (null and nesting too deep to parse included), and every field
-/// (one level of nesting deep) of another kind or missing. A few thousand `(name, payload)`s.
+/// (one level of nesting deep) of another kind or missing. About 1,400 `(name, payload)`s.
+///
+/// A mutated `init` that still names a user (`userId` and `username` strings) is left out: that
+/// is not a wrong type but an `init` for someone else, which ends a careful client's session
+/// (test it with [`crate::Sim::init_as`]).
 pub fn wrong_types() -> Vec<(&'static str, Value)> {
     let mut out = Vec::new();
     for (name, template) in templates() {
@@ -262,6 +266,9 @@ pub fn wrong_types() -> Vec<(&'static str, Value)> {
         }
         out.extend(payloads.into_iter().map(|p| (name, p)));
     }
+    out.retain(|(name, p)| {
+        !(*name == "init" && p["userId"].is_string() && p["username"].is_string())
+    });
     out
 }
 
@@ -438,6 +445,10 @@ mod tests {
                 .any(|(_, p)| p["session"]["currentTime"] == json!("text"))
         );
         assert!(all.iter().any(|(_, p)| p.is_null()));
+        assert!(
+            !all.iter()
+                .any(|(n, p)| *n == "init" && p["userId"].is_string() && p["username"].is_string())
+        );
         assert!(all.len() > 1_000, "{}", all.len());
     }
 
