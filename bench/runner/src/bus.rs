@@ -15,13 +15,11 @@ use zbus::{Connection, MatchRule, MessageStream};
 /// The watcher's well-known name (KDE's, which appindicator looks for).
 const WATCHER: &str = "org.kde.StatusNotifierWatcher";
 
-/// A tray item that registered: who sent it and when.
+/// A tray item that registered.
 #[derive(Debug)]
 pub struct Registration {
     /// When the watcher got the call.
     pub at: Instant,
-    /// The registering process, asked from the bus.
-    pub pid: Option<u32>,
 }
 
 /// A minimal StatusNotifierWatcher: accepts every item and reports it.
@@ -112,16 +110,21 @@ impl TrayWatcher {
         })
     }
 
-    /// The next registration, with the registering process asked from the bus.
-    pub async fn next(&mut self) -> Option<Registration> {
-        let (at, sender) = self.registrations.recv().await?;
-        let pid = async {
-            let dbus = zbus::fdo::DBusProxy::new(&self.conn).await.ok()?;
-            let name = zbus::names::BusName::try_from(sender.as_str()).ok()?;
-            dbus.get_connection_unix_process_id(name).await.ok()
+    /// The next registration by process `pid`; others' (an app registering again after a
+    /// change) are skipped.
+    pub async fn next_from(&mut self, pid: u32) -> Option<Registration> {
+        loop {
+            let (at, sender) = self.registrations.recv().await?;
+            let from = async {
+                let dbus = zbus::fdo::DBusProxy::new(&self.conn).await.ok()?;
+                let name = zbus::names::BusName::try_from(sender.as_str()).ok()?;
+                dbus.get_connection_unix_process_id(name).await.ok()
+            }
+            .await;
+            if from == Some(pid) {
+                return Some(Registration { at });
+            }
         }
-        .await;
-        Some(Registration { at, pid })
     }
 }
 

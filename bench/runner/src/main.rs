@@ -95,14 +95,16 @@ async fn run() -> Result<()> {
         .ok_or_else(|| anyhow!("no target directory"))?
         .join("bench");
     std::fs::create_dir_all(&out_dir)?;
-    let mut report = Report::default();
+    let path = out_dir.join("latest.json");
+    let mut report = Report {
+        path: Some(path.clone()),
+        ..Report::default()
+    };
     let outcome = measure(&bin_dir, &out_dir, &mut report).await;
     if let Err(err) = &outcome {
         report.set("error", json!(format!("{err:#}")));
     }
     report.print();
-    let path = out_dir.join("latest.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&report.json)?)?;
     println!("\nwritten: {}", path.display());
     outcome
 }
@@ -130,6 +132,7 @@ async fn measure(bin_dir: &Path, out_dir: &Path, report: &mut Report) -> Result<
     let notes = collect_notify().await?;
 
     // Start-up: launch → tray item registered → connected (`init` to the app's socket).
+    progress("start-up of both apps");
     let mut events = sim.events();
     let launched = Instant::now();
     let mut app = launch(
@@ -139,14 +142,13 @@ async fn measure(bin_dir: &Path, out_dir: &Path, report: &mut Report) -> Result<
         &out_dir.join("abs-tray.log"),
     )?;
     let app_pid = app.id().ok_or_else(|| anyhow!("the app has no pid"))?;
-    let (registered, init) = tokio::join!(timeout(START, watcher.next()), async {
+    let (registered, init) = tokio::join!(timeout(START, watcher.next_from(app_pid)), async {
         let init = events.wait_named("init", START).await;
         (init, Instant::now())
     });
     let registered = registered
         .map_err(|_| anyhow!("ABS Tray registered no tray item within {START:?}"))?
         .ok_or_else(|| anyhow!("the watcher stopped"))?;
-    check_pid("ABS Tray", registered.pid, app_pid);
     init.0.context("ABS Tray did not connect")?;
     let tray_ms = ms(registered.at - launched);
     let connected_ms = ms(init.1 - launched);
@@ -161,11 +163,10 @@ async fn measure(bin_dir: &Path, out_dir: &Path, report: &mut Report) -> Result<
     let baseline_pid = baseline
         .id()
         .ok_or_else(|| anyhow!("the baseline has no pid"))?;
-    let registered = timeout(START, watcher.next())
+    let registered = timeout(START, watcher.next_from(baseline_pid))
         .await
         .map_err(|_| anyhow!("the baseline registered no tray item within {START:?}"))?
         .ok_or_else(|| anyhow!("the watcher stopped"))?;
-    check_pid("baseline", registered.pid, baseline_pid);
     let baseline_tray_ms = ms(registered.at - launched);
     report.set("startup_tray_ms", json!(round1(tray_ms)));
     report.set("startup_connected_ms", json!(round1(connected_ms)));
@@ -187,6 +188,7 @@ async fn measure(bin_dir: &Path, out_dir: &Path, report: &mut Report) -> Result<
     );
 
     // Tray only, connected and idle, side by side.
+    progress("tray only, idle for 60 s");
     sleep(SETTLE).await;
     let (app_t0, base_t0) = (procs::cpu_ticks(app_pid), procs::cpu_ticks(baseline_pid));
     sleep(IDLE).await;
@@ -233,17 +235,27 @@ async fn measure(bin_dir: &Path, out_dir: &Path, report: &mut Report) -> Result<
         Some(app_cpu <= TARGET_IDLE_CPU_MS),
     );
 
+    progress("window open, then closed until the webview is destroyed (up to 4 min)");
     window_cycle(&app_bin, &config_dir, out_dir, app_pid, ticks_per_s, report).await?;
+    progress("latency: 1000 admin messages");
     latency(&sim, &notes, report).await?;
-    reconnects(&sim, report).await?;
+    progress("burst against the app (about 70 s)");
     burst_app(&sim, &notes, app_pid, report).await?;
+    progress("reconnect: 20 server restarts");
+    reconnects(&sim, report).await?;
 
     // The shell's view updates come from the core alone: measured on an in-process App.
     stop(&mut app).await;
     stop(&mut baseline).await;
+    progress("burst against an in-process core App (view updates)");
     burst_views(&sim, out_dir, report).await?;
     sim.shutdown().await;
     Ok(())
+}
+
+/// Says which part runs now (on stderr, so the table on stdout stays clean).
+fn progress(what: &str) {
+    eprintln!("bench: {what}");
 }
 
 /// Signs in to the simulator as root the way the app does (settings in `config_dir`, the
@@ -289,13 +301,6 @@ fn launch(binary: &Path, args: &[&str], config_dir: &Path, log: &Path) -> Result
 async fn stop(child: &mut Child) {
     // Already gone is fine: then there is nothing left to measure anyway.
     let _ = child.kill().await;
-}
-
-/// Warns when the tray item came from another process than the one launched.
-fn check_pid(what: &str, registered: Option<u32>, launched: u32) {
-    if registered != Some(launched) {
-        eprintln!("warning: {what}'s tray item came from pid {registered:?}, launched {launched}");
-    }
 }
 
 /// Every `Notify` call from now on, in a list the phases read from.
@@ -542,15 +547,28 @@ async fn reconnects(sim: &Sim, report: &mut Report) -> Result<()> {
     let mut times = Vec::new();
     for i in 0..RESTARTS {
         let down = Duration::from_millis(300 + (i * 173) % 700);
-        sim.restart_after(down).await?;
-        let mut events = sim.events();
-        sim.listening().await;
-        let up = Instant::now();
-        events
-            .wait_named("init", Duration::from_secs(60))
+        let restart = async {
+            sim.restart_after(down).await?;
+            let mut events = sim.events();
+            sim.listening().await;
+            let up = Instant::now();
+            events.wait_named("init", Duration::from_secs(60)).await?;
+            anyhow::Ok(up.elapsed().as_secs_f64())
+        };
+        let took = timeout(Duration::from_secs(90), restart)
             .await
-            .with_context(|| format!("no reconnect after restart {i}"))?;
-        times.push(up.elapsed().as_secs_f64());
+            .map_err(|_| anyhow!("restart {i} did not end within 90 s"))?
+            .with_context(|| format!("no reconnect after restart {i}"));
+        match took {
+            Ok(took) => times.push(took),
+            Err(err) => {
+                report.set("reconnect_failed_at", json!(i));
+                report.set("reconnects_done", json!(times.len()));
+                return Err(err);
+            }
+        }
+        // A server comes back for longer than an instant: let the app finish signing in.
+        sleep(Duration::from_secs(1)).await;
     }
     times.sort_by(f64::total_cmp);
     let (p50, p99) = (percentile(&times, 0.50), percentile(&times, 0.99));
@@ -680,6 +698,7 @@ async fn burst_app(
     };
     let hwm_before = procs::peak_rss_kb(app_pid).unwrap_or(0);
     let from = lock(notes).len();
+    let mut sim_events = sim.events();
     let start = send_burst(sim, &events).await;
     let sent_s = start.elapsed().as_secs_f64();
     let marker = format!("bench burst marker {}", std::process::id());
@@ -706,6 +725,16 @@ async fn burst_app(
         })
         .max()
         .unwrap_or(0);
+    // The connection must survive the burst: a disconnect would hide events from the figures.
+    let seen = sim_events.drain();
+    let disconnects: Vec<String> = seen
+        .iter()
+        .filter(|e| e.name == "(disconnect)")
+        .map(|e| e.payload.as_ref().map(Value::to_string).unwrap_or_default())
+        .collect();
+    let reconnected = seen.iter().filter(|e| e.name == "init").count();
+    report.set("burst_disconnects", json!(disconnects));
+    report.set("burst_reconnects", json!(reconnected));
     let hwm = procs::peak_rss_kb(app_pid).unwrap_or(0);
     let peak_pss_mb = procs::kb_to_mb(peak_pss.load(Ordering::Relaxed));
     report.set("burst_events", json!(events.len()));
@@ -736,6 +765,13 @@ async fn burst_app(
         None,
         "<= 5 per 30 s",
         Some(most_in_window <= RATE_LIMIT),
+    );
+    report.row(
+        "  disconnects during the burst",
+        disconnects.len() as f64,
+        None,
+        "0",
+        Some(disconnects.is_empty()),
     );
     report.row("  peak PSS during burst (MB)", peak_pss_mb, None, "-", None);
     report.row(
@@ -888,8 +924,10 @@ impl XorShift {
 /// The table rows and the JSON, filled as measurements come in.
 #[derive(Default)]
 struct Report {
-    /// `target/bench/latest.json`.
+    /// What goes into `target/bench/latest.json`.
     json: serde_json::Map<String, Value>,
+    /// Where the JSON is saved.
+    path: Option<PathBuf>,
     /// The table.
     rows: Vec<Row>,
 }
@@ -909,9 +947,15 @@ struct Row {
 }
 
 impl Report {
-    /// Sets a JSON key.
+    /// Sets a JSON key and saves the JSON at once, so a run that is stopped keeps what it had.
     fn set(&mut self, key: &str, value: Value) {
         self.json.insert(key.to_owned(), value);
+        if let Some(path) = &self.path
+            && let Ok(text) = serde_json::to_string_pretty(&self.json)
+            && let Err(err) = std::fs::write(path, text)
+        {
+            eprintln!("bench: could not write {}: {err}", path.display());
+        }
     }
 
     /// Adds a table row.
