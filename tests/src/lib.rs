@@ -2,6 +2,7 @@
 //! a private desktop session with D-Bus, gnome-keyring, dunst and Xvfb, and the real window driven
 //! through WebDriver. The tests live in `tests/tests/`; this library holds what they share.
 
+pub mod desktop;
 pub mod popups;
 pub mod tauri_driver;
 pub mod webdriver;

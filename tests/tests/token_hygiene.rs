@@ -19,6 +19,7 @@ use abs_sim::{Sim, SimConfig};
 use abs_tray_core::panic_hook;
 use abs_tray_core::server_url::ServerUrl;
 use abs_tray_core::token_store::Account;
+use abs_tray_e2e::desktop::{app_binary, require_desktop_session, target_dir};
 use abs_tray_e2e::tauri_driver::TauriDriver;
 use abs_tray_e2e::webdriver::{Session, WebDriverError};
 use regex::Regex;
@@ -68,49 +69,6 @@ window.__TAURI__ = Object.assign({}, tauri, { core });
 tauri.event.listen("view", (event) => record.views.push(event.payload))
   .then(() => done(true), (error) => done(String(error)));
 "#;
-
-/// Fails (never skips) outside the private desktop session.
-fn require_desktop_session() {
-    assert!(
-        std::env::var("ABS_TRAY_DESKTOP_SESSION").as_deref() == Ok("1"),
-        "this test needs Xvfb, the private keyring and dunst: run it through \
-         scripts/desktop-session.sh (make test does)"
-    );
-}
-
-/// The workspace root (this crate is `tests/` in it).
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
-/// Cargo's target folder, honouring `CARGO_TARGET_DIR`.
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => workspace_root().join(dir),
-        None => workspace_root().join("target"),
-    }
-}
-
-/// Builds the app (a no-op when `cargo test --workspace` already did) and returns its path.
-fn build_app() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["build", "-p", "abs-tray"])
-        .current_dir(workspace_root())
-        .output()
-        .expect("run cargo build -p abs-tray");
-    assert!(
-        out.status.success(),
-        "cargo build -p abs-tray failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let binary = target_dir().join("debug/abs-tray");
-    assert!(binary.is_file(), "{} was not built", binary.display());
-    binary
-}
 
 /// `'text'` for sh, whatever it holds.
 fn sh_quote(text: &Path) -> String {
@@ -399,7 +357,7 @@ async fn simulator() -> Sim {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_files_logs_or_the_webview() {
     require_desktop_session();
-    let app = build_app();
+    let app = app_binary();
     // Kept after the run, so a failure can be read (the secrets are the simulator's).
     let work = target_dir().join("token-hygiene");
     if work.exists() {

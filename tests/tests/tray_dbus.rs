@@ -11,10 +11,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use abs_tray_e2e::desktop::app_binary;
 use futures_lite::StreamExt;
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
@@ -148,29 +149,6 @@ async fn serve_watcher() -> (Connection, mpsc::UnboundedReceiver<Registration>) 
         .await
         .expect("serve org.kde.StatusNotifierWatcher (is another watcher running?)");
     (conn, registrations)
-}
-
-/// The app binary, built first when this run has not built it yet (`make test` has).
-async fn app_binary() -> PathBuf {
-    // This test runs from target/<profile>/deps/; the app binary sits in target/<profile>/.
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile> directory");
-    let binary = profile_dir.join(format!("abs-tray{}", std::env::consts::EXE_SUFFIX));
-    if !binary.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "abs-tray"])
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .status()
-            .await
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build -p abs-tray failed: {status}");
-    }
-    assert!(binary.exists(), "no app binary at {}", binary.display());
-    binary
 }
 
 /// The running app; killed when dropped, so a failing test leaves nothing behind.
@@ -510,7 +488,7 @@ async fn the_tray_item_shows_the_connection_and_its_menu_drives_the_app() {
     );
     let connected_icon = decode(CONNECTED_ICON).expect("icons/tray-connected.png");
     let paused_icon = decode(PAUSED_ICON).expect("icons/tray-paused.png");
-    let binary = app_binary().await;
+    let binary = app_binary();
     // The watcher must be there first: without one, appindicator falls back to an XEmbed icon.
     let (conn, mut registrations) = serve_watcher().await;
     let config = tempfile::tempdir().expect("temp config dir");

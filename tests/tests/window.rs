@@ -11,8 +11,7 @@
 //! (`scripts/install-tauri-driver.sh`, run by `scripts/install-deps.sh`); fails, never skips,
 //! without them. Builds `abs-tray` (not a default workspace member) with `cargo build -p abs-tray`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +24,7 @@ use abs_tray_core::secret::Secret;
 use abs_tray_core::server_url::ServerUrl;
 use abs_tray_core::tls::TlsConfig;
 use abs_tray_core::token_store::{Account, AsyncTokenStore, KeyringStore, MemoryStore};
+use abs_tray_e2e::desktop::{app_binary, require_desktop_session, target_dir};
 use abs_tray_e2e::popups::{Popup, PopupWatch};
 use abs_tray_e2e::tauri_driver::TauriDriver;
 use abs_tray_e2e::webdriver::{Session, WebDriverError};
@@ -44,49 +44,6 @@ const ROOT_PASSWORD: &str = "root pass word";
 /// A user name that is markup: it must show as these characters and never become an element.
 const HOSTILE: &str = "<img src=x onerror=alert(1)>";
 const BROADCAST: &str = "Library maintenance at 22:00, back soon";
-
-/// Fails (never skips) outside the private desktop session.
-fn require_desktop_session() {
-    assert!(
-        std::env::var("ABS_TRAY_DESKTOP_SESSION").as_deref() == Ok("1"),
-        "this test needs Xvfb, the private keyring and dunst: run it through \
-         scripts/desktop-session.sh (make test does)"
-    );
-}
-
-/// The workspace root (this crate is `tests/` in it).
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
-/// Cargo's target folder, honouring `CARGO_TARGET_DIR`.
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => workspace_root().join(dir),
-        None => workspace_root().join("target"),
-    }
-}
-
-/// Builds the app (a no-op when `cargo test --workspace` already did) and returns its path.
-fn build_app() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["build", "-p", "abs-tray"])
-        .current_dir(workspace_root())
-        .output()
-        .expect("run cargo build -p abs-tray");
-    assert!(
-        out.status.success(),
-        "cargo build -p abs-tray failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let binary = target_dir().join("debug/abs-tray");
-    assert!(binary.is_file(), "{} was not built", binary.display());
-    binary
-}
 
 /// The refresh token the keyring holds for that account, if any.
 async fn keyring_entry(url: &ServerUrl, username: &str) -> Option<Secret> {
@@ -377,7 +334,7 @@ async fn simulator() -> Sim {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_window_signs_in_shows_live_state_acts_and_signs_out() {
     require_desktop_session();
-    let app = build_app();
+    let app = app_binary();
     let config = tempfile::tempdir().expect("a config dir");
     let shots = target_dir().join("screenshots");
     std::fs::create_dir_all(&shots).expect("create target/screenshots");
