@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Proves the .deb works on a clean machine: debootstraps a minimal Debian bookworm (cached in
-# target/deb-check/root), installs the package there with `apt install ./abs-tray_*.deb` (which must
-# pull in every library it needs), checks what it installed, then starts the installed app in demo
-# mode under Xvfb inside that root and waits until its tray reports Connected.
+# target/deb-check/clean, copied afresh for every run), installs the package there with
+# `apt install ./abs-tray_*.deb` (which must pull in every library it needs), checks what it
+# installed, then starts the installed app in demo mode under Xvfb inside that root and waits
+# until its tray reports Connected.
 #   scripts/check-deb.sh [path/to/abs-tray_VERSION_amd64.deb]     (needs root: debootstrap, chroot)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,14 +16,18 @@ command -v debootstrap >/dev/null || {
 }
 
 work=target/deb-check
+clean="$work/clean"
 root="$work/root"
-if [[ ! -f "$root/.bootstrapped" ]]; then
-  echo "check-deb: debootstrap bookworm (minbase) into $root, once"
-  rm -rf "$root"
+if [[ ! -f "$clean/.bootstrapped" ]]; then
+  echo "check-deb: debootstrap bookworm (minbase) into $clean, once"
+  rm -rf "$clean"
   mkdir -p "$work"
-  debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian >"$work/debootstrap.log"
-  touch "$root/.bootstrapped"
+  debootstrap --variant=minbase bookworm "$clean" http://deb.debian.org/debian >"$work/debootstrap.log"
+  touch "$clean/.bootstrapped"
 fi
+# Every run starts from a copy of the pristine root: a clean machine, not the last run's.
+rm -rf "$root"
+cp -a "$clean" "$root"
 
 mounts=()
 cleanup() {
@@ -39,8 +44,6 @@ cp /etc/resolv.conf "$root/etc/resolv.conf"
 in_root() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
 
 echo "check-deb: apt install ./$(basename "$deb") on a clean bookworm"
-# A copy of the clean root per run would be cleaner still; purging first keeps reruns honest.
-in_root dpkg --purge abs-tray >/dev/null 2>&1 || true
 cp "$deb" "$root/tmp/abs-tray.deb"
 in_root apt-get update -qq
 in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ./tmp/abs-tray.deb >"$work/apt.log"
@@ -59,6 +62,7 @@ echo "check-deb: starting the installed app (demo mode, Xvfb) inside the clean r
 in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
   xvfb xauth dbus-x11 >>"$work/apt.log"
 log="$root/tmp/abs-tray.log"
+plain() { sed 's/\x1b\[[0-9;]*m//g' "$1" 2>/dev/null; }
 rm -f "$log"
 in_root sh -c 'export HOME=/tmp/home XDG_RUNTIME_DIR=/tmp/run ABS_TRAY_LOG=info;
   mkdir -p $HOME $XDG_RUNTIME_DIR; chmod 700 $XDG_RUNTIME_DIR;
@@ -66,9 +70,9 @@ in_root sh -c 'export HOME=/tmp/home XDG_RUNTIME_DIR=/tmp/run ABS_TRAY_LOG=info;
   >"$log" 2>&1 &
 app=$!
 for _ in $(seq 1 180); do
-  if grep -q 'state=Connected' "$log" 2>/dev/null; then
+  if plain "$log" | grep -q 'tray state=Connected'; then
     echo "check-deb: OK: installed with apt, desktop entry and icons in place, the app connected:"
-    grep 'state=' "$log" | sed 's/^/  /'
+    plain "$log" | grep 'tray state=' | sed 's/^/  /'
     in_root pkill -f 'abs-tray --demo' || true
     wait "$app" 2>/dev/null || true
     exit 0
