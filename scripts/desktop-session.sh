@@ -26,6 +26,7 @@ cat >"$XDG_CONFIG_HOME/dunst/dunstrc" <<'CONF'
     width = 360
     font = DejaVu Sans 10
     format = "<b>%s</b>\n%b"
+    show_indicators = no
     padding = 10
     horizontal_padding = 10
     frame_width = 1
