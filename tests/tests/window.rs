@@ -134,6 +134,17 @@ impl Window {
         Ok(value.as_str().map(str::to_owned))
     }
 
+    /// Waits until the window says it is signed in (`body[data-signed-in]`) or out.
+    async fn wait_signed_in(&self, signed_in: bool, timeout: Duration) {
+        let want = if signed_in { "1" } else { "0" };
+        self.session
+            .wait_for(timeout, &format!("body[data-signed-in={want}]"), || async {
+                Ok((self.body_data("signedIn").await?.as_deref() == Some(want)).then_some(()))
+            })
+            .await
+            .step(if signed_in { "signed in" } else { "signed out" });
+    }
+
     /// Clicks the first element matching `css` once it is shown (tabs and buttons appear only
     /// when the state they act on is known, e.g. admin tabs after the server said who we are).
     async fn click(&self, css: &str) {
@@ -796,13 +807,7 @@ async fn the_window_signs_in_shows_live_state_acts_and_signs_out() {
     // Settings, then sign out: the keyring is emptied and the form is back.
     window.screenshots("settings").await;
     window.click("#sign-out").await;
-    window
-        .session
-        .wait_for(WAIT, "signed out (body[data-signed-in=0])", || async {
-            Ok((window.body_data("signedIn").await?.as_deref() == Some("0")).then_some(()))
-        })
-        .await
-        .step("sign out");
+    window.wait_signed_in(false, WAIT).await;
     window.wait_shown("#signin-form", WAIT).await;
     wait_keyring(&url, "root", false).await;
 
@@ -841,13 +846,7 @@ async fn the_window_signs_in_shows_live_state_acts_and_signs_out() {
 
     // Try the demo: the built-in simulator, signed in without a keyring entry.
     window.click("#try-demo").await;
-    window
-        .session
-        .wait_for(STARTUP, "signed in to the demo", || async {
-            Ok((window.body_data("signedIn").await?.as_deref() == Some("1")).then_some(()))
-        })
-        .await
-        .step("demo");
+    window.wait_signed_in(true, STARTUP).await;
     window.wait_shown("#demo-badge", WAIT).await;
     window.open_tab("users").await;
     window.wait_text("#users-list", "alice").await;
