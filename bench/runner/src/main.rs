@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use abs_sim::{Sim, SimConfig};
 use abs_tray_core::app::{App, AppOptions, SignInForm};
+use abs_tray_core::backoff::Backoff;
 use abs_tray_core::config::{CONFIG_DIR_ENV, SettingsFile};
 use abs_tray_core::secret::Secret;
 use abs_tray_core::token_store::{AsyncTokenStore, KeyringStore, MemoryStore};
@@ -588,8 +589,10 @@ async fn reconnects(sim: &Sim, report: &mut Report) -> Result<()> {
                 return Err(err);
             }
         }
-        // A server comes back for longer than an instant: let the app finish signing in.
-        sleep(Duration::from_secs(1)).await;
+        // Each restart is a fresh outage, as a real one is: a connection that drops sooner than
+        // `Backoff::STABLE_AFTER` counts as a flapping server, which is retried ever more slowly
+        // by design (restarts 1 s apart stalled the app after ~13 of them).
+        sleep(Backoff::STABLE_AFTER + Duration::from_secs(1)).await;
     }
     reconnect_figures(&mut times, report);
     Ok(())
