@@ -8,109 +8,20 @@
     reason = "helpers outside #[test] fns are test code too: a panic is a test failure"
 )]
 
-use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use abs_sim::{DeviceSpec, Sim, SimConfig};
-use abs_tray_core::app::{App, AppOptions, Pause, SignInForm, View};
+use abs_sim::{DeviceSpec, Sim};
+use abs_tray_core::app::{Pause, SignInForm};
 use abs_tray_core::auth::is_refresh_token;
-use abs_tray_core::config::{Settings, SettingsFile};
+use abs_tray_core::config::SettingsFile;
 use abs_tray_core::connection::ConnectionStatus;
 use abs_tray_core::happening::Happening;
-use abs_tray_core::server_url::ServerUrl;
-use abs_tray_core::token_store::{Account, AsyncTokenStore, MemoryStore, StoreError, TokenStore};
+use abs_tray_core::token_store::{MemoryStore, StoreError};
 use serde_json::json;
-use tempfile::TempDir;
 
-/// Generous limit for anything that should take milliseconds.
-const WAIT: Duration = Duration::from_secs(10);
-const ADMIN_PW: &str = "admin's password";
-const ALICE_PW: &str = "alice's password";
+mod app_harness;
 
-async fn sim() -> Sim {
-    abs_sim::start(
-        SimConfig::default()
-            .with_user("admin", ADMIN_PW, true)
-            .with_user("alice", ALICE_PW, false),
-    )
-    .await
-    .unwrap()
-}
-
-/// An app on a fresh settings folder and memory keyring.
-struct Harness {
-    app: App,
-    dir: TempDir,
-    store: Arc<MemoryStore>,
-}
-
-impl Harness {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(MemoryStore::new());
-        let app = start(dir.path(), &store);
-        Self { app, dir, store }
-    }
-
-    /// The settings file as saved.
-    fn saved(&self) -> Settings {
-        SettingsFile::in_dir(self.dir.path()).load().unwrap()
-    }
-
-    fn settings_text(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("settings.toml")).unwrap()
-    }
-
-    fn stored(&self, sim: &Sim, user: &str) -> Option<String> {
-        let url = ServerUrl::parse(&sim.base_url()).unwrap();
-        self.store
-            .get(&Account::new(&url, user))
-            .unwrap()
-            .map(|s| s.expose().to_owned())
-    }
-
-    /// Signs in with a password and waits until the view shows the connection.
-    async fn sign_in(&self, sim: &Sim, user: &str, password: &str) -> View {
-        self.app.sign_in(form(sim, user, password)).await.unwrap();
-        wait_view(&self.app, "connected", connected).await
-    }
-}
-
-fn start(dir: &Path, store: &Arc<MemoryStore>) -> App {
-    App::start(AppOptions {
-        settings: SettingsFile::in_dir(dir),
-        store: AsyncTokenStore::new(store.clone()),
-        delivery: None,
-    })
-}
-
-/// The form as the webview sends it (camelCase JSON), which also proves it deserializes.
-fn form(sim: &Sim, user: &str, password: &str) -> SignInForm {
-    serde_json::from_value(json!({
-        "server": sim.base_url(),
-        "username": user,
-        "password": password,
-        "apiKey": null,
-    }))
-    .unwrap()
-}
-
-fn connected(view: &View) -> bool {
-    view.snapshot.me.is_some()
-        && matches!(view.snapshot.connection, ConnectionStatus::Connected { .. })
-}
-
-async fn wait_view(app: &App, what: &str, pred: impl Fn(&View) -> bool) -> View {
-    let mut views = app.view();
-    match tokio::time::timeout(WAIT, views.wait_for(|v| pred(v))).await {
-        Ok(Ok(view)) => view.clone(),
-        _ => panic!(
-            "no view with {what} within {WAIT:?}; last: {:?}",
-            *app.view().borrow()
-        ),
-    }
-}
+use app_harness::*;
 
 #[tokio::test]
 async fn a_password_sign_in_saves_the_account_and_never_a_secret() {

@@ -15,10 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use abs_sim::hostile::{HOSTILE_NAMES, synthetic_user, wrong_types};
-use abs_sim::{DeviceSpec, Sim, SimConfig, SimEvent, Witness};
-use abs_tray_core::app::{App, AppOptions, SignInForm, View};
+use abs_sim::{DeviceSpec, Sim, SimEvent, Witness};
+use abs_tray_core::app::{App, View};
 use abs_tray_core::auth::{AbsClient, TokenManager};
-use abs_tray_core::config::SettingsFile;
 use abs_tray_core::connection::{self, ConnectionConfig, ConnectionStatus, Timings};
 use abs_tray_core::credentials::SignedIn;
 use abs_tray_core::glance::{AccountLabel, Glance};
@@ -30,74 +29,13 @@ use abs_tray_core::server_url::ServerUrl;
 use abs_tray_core::tls::TlsConfig;
 use abs_tray_core::token_store::{Account, AsyncTokenStore, MemoryStore};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
-/// Generous limit for anything that should take milliseconds.
-const WAIT: Duration = Duration::from_secs(8);
-const ADMIN_PW: &str = "admin's password";
+mod app_harness;
+
+use app_harness::*;
+
 /// Longest name or title live state keeps (`live::label`).
 const MAX_LABEL_BYTES: usize = 512;
-
-async fn sim() -> Sim {
-    abs_sim::start(
-        SimConfig::default()
-            .with_user("admin", ADMIN_PW, true)
-            .with_user("alice", "alice's password", false),
-    )
-    .await
-    .unwrap()
-}
-
-/// An app on a fresh settings folder and memory keyring.
-struct Harness {
-    app: App,
-    dir: TempDir,
-    store: Arc<MemoryStore>,
-}
-
-impl Harness {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(MemoryStore::new());
-        let app = App::start(AppOptions {
-            settings: SettingsFile::in_dir(dir.path()),
-            store: AsyncTokenStore::new(store.clone()),
-            delivery: None,
-        });
-        Self { app, dir, store }
-    }
-
-    async fn sign_in_admin(&self, sim: &Sim) -> View {
-        self.app
-            .sign_in(form(sim, "admin", ADMIN_PW))
-            .await
-            .unwrap();
-        wait_view(&self.app, "connected", connected).await
-    }
-}
-
-fn form(sim: &Sim, user: &str, password: &str) -> SignInForm {
-    serde_json::from_value(json!({
-        "server": sim.base_url(), "username": user, "password": password, "apiKey": null,
-    }))
-    .unwrap()
-}
-
-fn connected(view: &View) -> bool {
-    view.snapshot.me.is_some()
-        && matches!(view.snapshot.connection, ConnectionStatus::Connected { .. })
-}
-
-async fn wait_view(app: &App, what: &str, pred: impl Fn(&View) -> bool) -> View {
-    let mut views = app.view();
-    match tokio::time::timeout(WAIT, views.wait_for(|v| pred(v))).await {
-        Ok(Ok(view)) => view.clone(),
-        _ => panic!(
-            "no view with {what} within {WAIT:?}; last: {:?}",
-            *app.view().borrow()
-        ),
-    }
-}
 
 /// Emits to every authenticated socket, waiting while the socket's send buffer is full (the
 /// simulator then drops the event), so that every event of a flood really goes out.
@@ -222,7 +160,7 @@ async fn wrong_types_in_every_field_of_every_event_are_ignored_with_a_few_log_li
     let (log, _guard) = Captured::start();
     let sim = sim().await;
     let h = Harness::new();
-    let before = h.sign_in_admin(&sim).await;
+    let before = h.sign_in(&sim, "admin", ADMIN_PW).await;
     let mut events = sim.events();
 
     let all = wrong_types();
@@ -256,7 +194,7 @@ async fn wrong_types_in_every_field_of_every_event_are_ignored_with_a_few_log_li
 async fn a_10_mb_admin_message_arrives_as_bounded_plain_text() {
     let sim = sim().await;
     let h = Harness::new();
-    h.sign_in_admin(&sim).await;
+    h.sign_in(&sim, "admin", ADMIN_PW).await;
     let mut events = sim.events();
     let head = "<img src=x onerror=alert(1)>\u{202E}\u{7} ";
     let huge = format!("{head}{}", "x".repeat(10 * 1024 * 1024));
@@ -303,7 +241,7 @@ async fn a_hundred_thousand_users_online_and_a_flood_stay_capped_and_the_app_ans
     sim.fake_users_online(100_000);
     let h = Harness::new();
     let started = Instant::now();
-    let view = h.sign_in_admin(&sim).await;
+    let view = h.sign_in(&sim, "admin", ADMIN_PW).await;
     eprintln!(
         "signed in with 100,000 users in init after {:?}",
         started.elapsed()
@@ -348,7 +286,7 @@ async fn a_hundred_thousand_users_online_and_a_flood_stay_capped_and_the_app_ans
 async fn hostile_names_and_titles_reach_the_view_and_the_tray_as_inert_bounded_text() {
     let sim = sim().await;
     let h = Harness::new();
-    h.sign_in_admin(&sim).await;
+    h.sign_in(&sim, "admin", ADMIN_PW).await;
     h.app.set_watching(true);
     let long = format!("long {}", "n".repeat(100_000));
     let names: Vec<&str> = HOSTILE_NAMES
@@ -610,7 +548,7 @@ async fn invalid_utf8_is_a_clear_error_at_sign_in_and_ignored_while_running() {
     assert_eq!(err.code(), "not_abs", "{err}");
 
     sim.invalid_utf8(false);
-    let before = h.sign_in_admin(&sim).await;
+    let before = h.sign_in(&sim, "admin", ADMIN_PW).await;
     sim.invalid_utf8(true);
     h.app.set_watching(true);
     // The poll's reply is unreadable: it fails, is retried (so the failure was handled), and the
