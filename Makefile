@@ -5,7 +5,7 @@
 CARGO ?= cargo
 CONFORMANCE := tests/conformance
 
-.PHONY: run test deps lint sim demo icons package check-deb clean-test-artifacts bench
+.PHONY: run test fuzz deps lint sim demo icons package check-deb bench clean-test-artifacts
 
 ## Build and start the app (demo mode against the built-in simulator when no server is configured).
 run: deps
@@ -18,7 +18,6 @@ test: deps lint
 	scripts/desktop-session.sh $(CARGO) test --workspace --all-targets
 	scripts/fuzz.sh --ci  # bounded: fixed seed and run counts, about a minute per target
 
-.PHONY: fuzz
 ## Fuzz the core's event decoding and its live state + notification policy (cargo-fuzz, stable
 ## toolchain), FUZZ_SECONDS per target (default 60); prints executions and crashes per target.
 fuzz:
