@@ -198,6 +198,18 @@ impl Window {
             .step(css);
     }
 
+    /// Fills the password form with `server`, `username` and `password` and submits it.
+    async fn submit_password(&self, server: &str, username: &str, password: &str) {
+        for (css, text) in [
+            ("#server", server),
+            ("#username", username),
+            ("#password", password),
+        ] {
+            self.session.fill(css, text).await.step(css);
+        }
+        self.click("#signin-submit").await;
+    }
+
     /// Opens a tab and waits for its view.
     async fn open_tab(&self, view: &str) {
         self.click(&format!("button.tab[data-view=\"{view}\"]"))
@@ -407,12 +419,7 @@ async fn the_window_signs_in_shows_live_state_acts_and_signs_out() {
     );
     window.screenshots("signin").await;
 
-    // Sign in through the form.
-    window
-        .session
-        .fill("#server", &sim.base_url())
-        .await
-        .step("#server");
+    // Sign in through the form (in password mode).
     let api_key = window
         .session
         .get("#use-api-key")
@@ -431,16 +438,8 @@ async fn the_window_signs_in_shows_live_state_acts_and_signs_out() {
             .step("untick #use-api-key");
     }
     window
-        .session
-        .fill("#username", "root")
-        .await
-        .step("#username");
-    window
-        .session
-        .fill("#password", ROOT_PASSWORD)
-        .await
-        .step("#password");
-    window.click("#signin-submit").await;
+        .submit_password(&sim.base_url(), "root", ROOT_PASSWORD)
+        .await;
     let outcome = window
         .session
         .wait_for(WAIT, "signed in or a sign-in error", || async {
@@ -817,21 +816,8 @@ async fn the_window_signs_in_shows_live_state_acts_and_signs_out() {
         listener.local_addr().expect("its address")
     };
     window
-        .session
-        .fill("#server", &format!("http://{dead}"))
-        .await
-        .step("#server");
-    window
-        .session
-        .fill("#username", "root")
-        .await
-        .step("#username");
-    window
-        .session
-        .fill("#password", "x")
-        .await
-        .step("#password");
-    window.click("#signin-submit").await;
+        .submit_password(&format!("http://{dead}"), "root", "x")
+        .await;
     window
         .session
         .wait_script(

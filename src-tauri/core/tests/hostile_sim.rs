@@ -440,13 +440,7 @@ async fn an_init_for_another_user_is_refused_and_never_shown() {
     sim.init_as(Some("alice")).unwrap();
     let h = Harness::new();
     h.app.sign_in(form(&sim, "admin", ADMIN_PW)).await.unwrap();
-    let view = wait_view(&h.app, "sign-in required", |v| {
-        matches!(
-            v.snapshot.connection,
-            ConnectionStatus::SignInRequired { .. }
-        )
-    })
-    .await;
+    let view = wait_view(&h.app, "sign-in required", sign_in_required).await;
     assert!(view.snapshot.me.is_none());
     assert!(!shows_alice(&view), "{view:?}");
     assert_eq!(view.problem.unwrap().code, "sign_in_required");
@@ -462,13 +456,7 @@ async fn an_init_for_another_user_is_refused_and_never_shown() {
         &json!({"userId": alice, "username": "alice", "usersOnline": []}),
     )
     .await;
-    let view = wait_view(&h.app, "sign-in required", |v| {
-        matches!(
-            v.snapshot.connection,
-            ConnectionStatus::SignInRequired { .. }
-        )
-    })
-    .await;
+    let view = wait_view(&h.app, "sign-in required", sign_in_required).await;
     assert!(!shows_alice(&view), "{view:?}");
     h.app.shutdown().await;
 }
@@ -483,13 +471,7 @@ async fn a_refusal_in_the_servers_own_hostile_words_is_shown_as_one_short_plain_
     sim.reject_auth(Some(&words));
     let h = Harness::new();
     h.app.sign_in(form(&sim, "admin", ADMIN_PW)).await.unwrap();
-    let view = wait_view(&h.app, "sign-in required", |v| {
-        matches!(
-            v.snapshot.connection,
-            ConnectionStatus::SignInRequired { .. }
-        )
-    })
-    .await;
+    let view = wait_view(&h.app, "sign-in required", sign_in_required).await;
     let problem = view.problem.clone().unwrap();
     assert_eq!(problem.code, "sign_in_required");
     // The markup is there as text (the window sets textContent), the rest is one short line.

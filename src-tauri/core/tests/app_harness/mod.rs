@@ -109,6 +109,14 @@ pub fn connected(view: &View) -> bool {
         && matches!(view.snapshot.connection, ConnectionStatus::Connected { .. })
 }
 
+/// The server wants a new sign-in.
+pub fn sign_in_required(view: &View) -> bool {
+    matches!(
+        view.snapshot.connection,
+        ConnectionStatus::SignInRequired { .. }
+    )
+}
+
 /// The first view (now or later) for which `pred` holds; panics after [`WAIT`] with the last one.
 pub async fn wait_view(app: &App, what: &str, pred: impl Fn(&View) -> bool) -> View {
     let mut views = app.view();
