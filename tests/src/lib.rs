@@ -4,5 +4,6 @@
 
 pub mod desktop;
 pub mod popups;
+pub mod sni;
 pub mod tauri_driver;
 pub mod webdriver;

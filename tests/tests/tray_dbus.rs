@@ -16,20 +16,15 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use abs_tray_e2e::desktop::app_binary;
+use abs_tray_e2e::sni::{self, Registration};
 use futures_lite::StreamExt;
 use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout, timeout_at};
-use zbus::message::{Header, Type as MessageType};
+use zbus::message::Type as MessageType;
 use zbus::names::InterfaceName;
-use zbus::object_server::SignalEmitter;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Structure, Value};
 use zbus::{Connection, MatchRule, MessageStream};
 
-/// The watcher's well-known name, object path and interface (the SNI spec's, KDE's names).
-const WATCHER: &str = "org.kde.StatusNotifierWatcher";
-/// Where the watcher object lives.
-const WATCHER_PATH: &str = "/StatusNotifierWatcher";
 /// The item interface appindicator implements.
 const ITEM_IFACE: &str = "org.kde.StatusNotifierItem";
 /// The menu interface appindicator exports the menu with.
@@ -54,102 +49,6 @@ const PAUSED: &str = "Connected, notifications paused";
 const CONNECTED_ICON: &[u8] = include_bytes!("../../icons/tray-connected.png");
 /// The paused state's icon.
 const PAUSED_ICON: &[u8] = include_bytes!("../../icons/tray-paused.png");
-
-/// An item that registered with the watcher: where its `org.kde.StatusNotifierItem` lives.
-#[derive(Debug, Clone)]
-struct Registration {
-    /// The bus name that owns the item (the caller's unique name when it passed a path).
-    bus_name: String,
-    /// The item's object path.
-    path: String,
-}
-
-/// A minimal StatusNotifierWatcher: it accepts every item and forwards it to the test.
-struct Watcher {
-    /// The registered items as `bus_name/path` strings, which is what panels read.
-    items: Vec<String>,
-    /// Where registrations go.
-    registered: mpsc::UnboundedSender<Registration>,
-}
-
-#[zbus::interface(name = "org.kde.StatusNotifierWatcher")]
-impl Watcher {
-    /// Records an item. appindicator passes its object path and leaves the bus name implicit
-    /// (the caller); other SNI implementations pass a bus name and use `/StatusNotifierItem`.
-    async fn register_status_notifier_item(
-        &mut self,
-        service: &str,
-        #[zbus(header)] header: Header<'_>,
-        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
-    ) -> zbus::fdo::Result<()> {
-        let sender = header
-            .sender()
-            .ok_or_else(|| zbus::fdo::Error::InvalidArgs("no sender".into()))?
-            .to_string();
-        let registration = if service.starts_with('/') {
-            Registration {
-                bus_name: sender,
-                path: service.to_owned(),
-            }
-        } else {
-            Registration {
-                bus_name: service.to_owned(),
-                path: "/StatusNotifierItem".to_owned(),
-            }
-        };
-        let id = format!("{}{}", registration.bus_name, registration.path);
-        self.items.push(id.clone());
-        // Emitted by hand: `#[zbus(signal)]` would add a public trait without docs.
-        emitter
-            .emit(WATCHER, "StatusNotifierItemRegistered", &(id.as_str(),))
-            .await?;
-        self.registered_status_notifier_items_changed(&emitter)
-            .await?;
-        // The test may have given up already; the watcher keeps serving regardless.
-        let _ = self.registered.send(registration);
-        Ok(())
-    }
-
-    /// Accepts a host; this watcher always reports one anyway, so items don't fall back.
-    fn register_status_notifier_host(&self, _service: &str) {}
-
-    /// The registered items.
-    #[zbus(property)]
-    fn registered_status_notifier_items(&self) -> Vec<String> {
-        self.items.clone()
-    }
-
-    /// A host (the panel) is present: without one, items fall back to an XEmbed icon.
-    #[zbus(property)]
-    fn is_status_notifier_host_registered(&self) -> bool {
-        true
-    }
-
-    /// The protocol version of the spec.
-    #[zbus(property)]
-    fn protocol_version(&self) -> i32 {
-        0
-    }
-}
-
-/// Serves the watcher on the session bus; registrations arrive on the returned channel.
-async fn serve_watcher() -> (Connection, mpsc::UnboundedReceiver<Registration>) {
-    let (registered, registrations) = mpsc::unbounded_channel();
-    let watcher = Watcher {
-        items: Vec::new(),
-        registered,
-    };
-    let conn = zbus::connection::Builder::session()
-        .expect("session bus address")
-        .serve_at(WATCHER_PATH, watcher)
-        .expect("watcher path")
-        .name(WATCHER)
-        .expect("watcher name")
-        .build()
-        .await
-        .expect("serve org.kde.StatusNotifierWatcher (is another watcher running?)");
-    (conn, registrations)
-}
 
 /// The running app; killed when dropped, so a failing test leaves nothing behind.
 struct RunningApp {
@@ -490,7 +389,9 @@ async fn the_tray_item_shows_the_connection_and_its_menu_drives_the_app() {
     let paused_icon = decode(PAUSED_ICON).expect("icons/tray-paused.png");
     let binary = app_binary();
     // The watcher must be there first: without one, appindicator falls back to an XEmbed icon.
-    let (conn, mut registrations) = serve_watcher().await;
+    let (conn, mut registrations) = sni::serve()
+        .await
+        .expect("serve org.kde.StatusNotifierWatcher (is another watcher running?)");
     let config = tempfile::tempdir().expect("temp config dir");
     let mut app = RunningApp::start(&binary, config.path());
 

@@ -3,17 +3,14 @@
 
 use std::collections::HashMap;
 
+use abs_tray_e2e::sni;
 use anyhow::{Context, Result};
 use futures_lite::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use zbus::message::{Header, Type as MessageType};
-use zbus::object_server::SignalEmitter;
+use zbus::message::Type as MessageType;
 use zbus::zvariant::OwnedValue;
 use zbus::{Connection, MatchRule, MessageStream};
-
-/// The watcher's well-known name (KDE's, which appindicator looks for).
-const WATCHER: &str = "org.kde.StatusNotifierWatcher";
 
 /// A tray item that registered.
 #[derive(Debug)]
@@ -22,86 +19,18 @@ pub struct Registration {
     pub at: Instant,
 }
 
-/// A minimal StatusNotifierWatcher: accepts every item and reports it.
-struct Watcher {
-    /// Registered items as `bus_name/path`.
-    items: Vec<String>,
-    /// Where registrations go.
-    registered: mpsc::UnboundedSender<(Instant, String)>,
-}
-
-#[zbus::interface(name = "org.kde.StatusNotifierWatcher")]
-impl Watcher {
-    /// Records an item; appindicator passes its object path, others a bus name.
-    async fn register_status_notifier_item(
-        &mut self,
-        service: &str,
-        #[zbus(header)] header: Header<'_>,
-        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
-    ) -> zbus::fdo::Result<()> {
-        let at = Instant::now();
-        let sender = header
-            .sender()
-            .ok_or_else(|| zbus::fdo::Error::InvalidArgs("no sender".into()))?
-            .to_string();
-        let id = if service.starts_with('/') {
-            format!("{sender}{service}")
-        } else {
-            format!("{service}/StatusNotifierItem")
-        };
-        self.items.push(id.clone());
-        emitter
-            .emit(WATCHER, "StatusNotifierItemRegistered", &(id.as_str(),))
-            .await?;
-        self.registered_status_notifier_items_changed(&emitter)
-            .await?;
-        // The runner may have stopped listening; the watcher keeps serving regardless.
-        let _ = self.registered.send((at, sender));
-        Ok(())
-    }
-
-    /// Accepts a host; this watcher always reports one, so items don't fall back to XEmbed.
-    fn register_status_notifier_host(&self, _service: &str) {}
-
-    /// The registered items.
-    #[zbus(property)]
-    fn registered_status_notifier_items(&self) -> Vec<String> {
-        self.items.clone()
-    }
-
-    /// A host (the panel) is present.
-    #[zbus(property)]
-    fn is_status_notifier_host_registered(&self) -> bool {
-        true
-    }
-
-    /// The spec's protocol version.
-    #[zbus(property)]
-    fn protocol_version(&self) -> i32 {
-        0
-    }
-}
-
-/// The served watcher; registrations arrive on [`TrayWatcher::next`].
+/// The served watcher ([`abs_tray_e2e::sni`]); registrations arrive on [`TrayWatcher::next_from`].
 pub struct TrayWatcher {
     /// The connection that owns the watcher name.
     conn: Connection,
-    /// Registrations as they come: time and the sender's unique name.
-    registrations: mpsc::UnboundedReceiver<(Instant, String)>,
+    /// Registrations as they come.
+    registrations: mpsc::UnboundedReceiver<sni::Registration>,
 }
 
 impl TrayWatcher {
     /// Serves the watcher on the session bus.
     pub async fn serve() -> Result<Self> {
-        let (registered, registrations) = mpsc::unbounded_channel();
-        let watcher = Watcher {
-            items: Vec::new(),
-            registered,
-        };
-        let conn = zbus::connection::Builder::session()?
-            .serve_at("/StatusNotifierWatcher", watcher)?
-            .name(WATCHER)?
-            .build()
+        let (conn, registrations) = sni::serve()
             .await
             .context("serve org.kde.StatusNotifierWatcher (is another watcher running?)")?;
         Ok(Self {
@@ -114,15 +43,17 @@ impl TrayWatcher {
     /// change) are skipped.
     pub async fn next_from(&mut self, pid: u32) -> Option<Registration> {
         loop {
-            let (at, sender) = self.registrations.recv().await?;
+            let registration = self.registrations.recv().await?;
             let from = async {
                 let dbus = zbus::fdo::DBusProxy::new(&self.conn).await.ok()?;
-                let name = zbus::names::BusName::try_from(sender.as_str()).ok()?;
+                let name = zbus::names::BusName::try_from(registration.sender.as_str()).ok()?;
                 dbus.get_connection_unix_process_id(name).await.ok()
             }
             .await;
             if from == Some(pid) {
-                return Some(Registration { at });
+                return Some(Registration {
+                    at: registration.at,
+                });
             }
         }
     }
