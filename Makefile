@@ -47,7 +47,7 @@ icons:
 
 ## Build the .deb (desktop entry, icons, launch at login) with the pinned tauri-cli.
 package: deps
-	@scripts/install-tauri-cli.sh
+	@scripts/cargo-install-pinned.sh tauri-cli 2.12.4 cargo-tauri
 	cd src-tauri && $(CARGO) tauri build --bundles deb
 	@ls -1 target/release/bundle/deb/
 

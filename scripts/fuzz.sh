@@ -30,7 +30,7 @@ case "${1:-}" in
     *) SECONDS_PER_TARGET=$1 ;;
 esac
 
-"$ROOT/scripts/install-cargo-fuzz.sh"
+"$ROOT/scripts/cargo-install-pinned.sh" cargo-fuzz 0.13.2 cargo-fuzz
 cd "$ROOT/src-tauri/core"
 # Built first, so the time limit is all fuzzing.
 cargo fuzz build --sanitizer none

@@ -28,7 +28,7 @@ read -ra missing <<<"${missing[*]}"
 
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all system packages present"
-  "$(dirname "$0")/install-tauri-driver.sh"
+  "$(dirname "$0")/cargo-install-pinned.sh" tauri-driver 2.1.0 tauri-driver
   exit 0
 fi
 
@@ -39,4 +39,4 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 echo "install-deps: done"
-"$(dirname "$0")/install-tauri-driver.sh"
+"$(dirname "$0")/cargo-install-pinned.sh" tauri-driver 2.1.0 tauri-driver

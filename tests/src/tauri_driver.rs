@@ -1,4 +1,4 @@
-//! Runs `tauri-driver` (installed by `scripts/install-tauri-driver.sh`) in front of
+//! Runs `tauri-driver` (installed by `scripts/install-deps.sh`) in front of
 //! WebKitWebDriver, and takes it down with everything it started (WebKitWebDriver, the app and
 //! its WebKit processes) when dropped.
 
@@ -16,9 +16,7 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
     /// Not on PATH nor in cargo's bin folder.
-    #[error(
-        "tauri-driver not found on PATH nor in $CARGO_HOME/bin: run scripts/install-tauri-driver.sh"
-    )]
+    #[error("tauri-driver not found on PATH nor in $CARGO_HOME/bin: run scripts/install-deps.sh")]
     NotInstalled,
     /// WebKitWebDriver (package webkit2gtk-driver) is missing.
     #[error(

@@ -8,7 +8,7 @@
 //! one of the popup, under `target/screenshots/`.
 //!
 //! Needs `scripts/desktop-session.sh` (make test runs it) and tauri-driver
-//! (`scripts/install-tauri-driver.sh`, run by `scripts/install-deps.sh`); fails, never skips,
+//! (installed by `scripts/install-deps.sh`); fails, never skips,
 //! without them. Builds `abs-tray` (not a default workspace member) with `cargo build -p abs-tray`.
 
 use std::path::PathBuf;
