@@ -1,5 +1,5 @@
 //! The whole notifier with real parts: the simulator, the connection, live state, the policy and
-//! notify-rust talking to dunst on a private D-Bus session. A ten-minute listening session synced
+//! delivery talking to dunst on a private D-Bus session. A ten-minute listening session synced
 //! every 10 s pops up twice (start, stop), not sixty times, and a click opens the right page.
 #![allow(clippy::unwrap_used, missing_docs)]
 
