@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde_json::Value;
 use thiserror::Error;
 use tokio::net::TcpStream;
@@ -18,9 +19,14 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::connection::log_limit::LogLimit;
+use crate::protocol::{MAX_EVENT_NAME_BYTES, RawArg};
 
 /// The largest frame accepted from a server; bigger ones end the connection instead of memory.
 pub const MAX_FRAME_BYTES: usize = 16 << 20;
+
+/// Most arguments kept from one event; the rest are skipped unread. Decoding reads only the
+/// first, and unmodelled events are only logged, so this is room to spare, not a limit ABS meets.
+pub const MAX_EVENT_ARGS: usize = 16;
 
 /// One open WebSocket.
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -64,13 +70,15 @@ struct Handshake {
     ping_timeout: u64,
 }
 
-/// An event the server sent: its name and its arguments.
+/// An event the server sent: its name and its arguments, each still the JSON text it arrived as
+/// (no JSON tree is built; [`protocol::decode`](crate::protocol::decode) reads models from the text).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawEvent {
-    /// The event name, e.g. `user_online`.
+    /// The event name, e.g. `user_online`; at most [`MAX_EVENT_NAME_BYTES`].
     pub name: String,
-    /// The arguments after the name; empty for payload-less events such as `pong`.
-    pub args: Vec<Value>,
+    /// The arguments after the name, at most [`MAX_EVENT_ARGS`]; empty for payload-less events
+    /// such as `pong`.
+    pub args: Vec<RawArg>,
 }
 
 /// An open Socket.IO connection to the default namespace; the owner drives it by calling [`Socket::recv`].
@@ -194,9 +202,10 @@ impl Socket {
     }
 }
 
-/// What one Engine.IO text frame means to us.
+/// What one Engine.IO text frame means to us. Public only for the fuzz targets.
+#[doc(hidden)]
 #[derive(Debug, PartialEq)]
-enum Frame {
+pub enum Frame {
     /// Engine.IO heartbeat: answer with a pong.
     Ping,
     /// A Socket.IO event on the default namespace.
@@ -209,8 +218,9 @@ enum Frame {
     Malformed,
 }
 
-/// Reads one Engine.IO text frame.
-fn parse_frame(text: &str) -> Frame {
+/// Reads one Engine.IO text frame. Public only for the fuzz targets (`packet`).
+#[doc(hidden)]
+pub fn parse_frame(text: &str) -> Frame {
     let Some((engine, rest)) = split_first(text) else {
         return Frame::Malformed;
     };
@@ -236,19 +246,74 @@ fn parse_socketio(packet: &str) -> Frame {
         '1' => Frame::Closed,
         '2' => {
             let json = rest.trim_start_matches(|c: char| c.is_ascii_digit());
-            match serde_json::from_str::<Vec<Value>>(json) {
-                Ok(mut array) if matches!(array.first(), Some(Value::String(_))) => {
-                    let args = array.split_off(1);
-                    match array.pop() {
-                        Some(Value::String(name)) => Frame::Event(RawEvent { name, args }),
-                        _ => Frame::Malformed,
-                    }
-                }
-                _ => Frame::Malformed,
+            match serde_json::from_str::<Packet>(json) {
+                Ok(Packet(event)) => Frame::Event(event),
+                Err(_) => Frame::Malformed,
             }
         }
         '0' | '3' | '4' | '5' | '6' => Frame::Ignored,
         _ => Frame::Malformed,
+    }
+}
+
+/// The JSON array of an event packet, `["name", args...]`, read without building a tree.
+struct Packet(RawEvent);
+
+impl<'de> Deserialize<'de> for Packet {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(PacketVisitor)
+    }
+}
+
+/// Reads a [`Packet`]: a bounded name, then up to [`MAX_EVENT_ARGS`] arguments as text.
+struct PacketVisitor;
+
+impl<'de> Visitor<'de> for PacketVisitor {
+    type Value = Packet;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array starting with the event name")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Packet, A::Error> {
+        let name = seq
+            .next_element_seed(EventName)?
+            .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+        let mut args = Vec::new();
+        while args.len() < MAX_EVENT_ARGS {
+            match seq.next_element::<RawArg>()? {
+                Some(arg) => args.push(arg),
+                None => return Ok(Packet(RawEvent { name, args })),
+            }
+        }
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Packet(RawEvent { name, args }))
+    }
+}
+
+/// Reads an event name, refusing one over [`MAX_EVENT_NAME_BYTES`] before copying it.
+struct EventName;
+
+impl<'de> DeserializeSeed<'de> for EventName {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for EventName {
+    type Value = String;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an event name")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        if v.len() > MAX_EVENT_NAME_BYTES {
+            return Err(E::invalid_length(v.len(), &self));
+        }
+        Ok(v.to_owned())
     }
 }
 
@@ -304,25 +369,66 @@ fn preview(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    fn event(name: &str, args: Vec<Value>) -> Frame {
+    /// An event frame whose arguments are these JSON texts.
+    fn event(name: &str, args: &[&str]) -> Frame {
         Frame::Event(RawEvent {
             name: name.into(),
-            args,
+            args: args
+                .iter()
+                .map(|a| RawArg::from_json(*a).unwrap())
+                .collect(),
         })
+    }
+
+    /// The arguments of an event frame, as text.
+    fn args_of(frame: &str) -> Vec<String> {
+        match parse_frame(frame) {
+            Frame::Event(event) => event.args.iter().map(|a| a.json().to_owned()).collect(),
+            other => panic!("{frame:?} read as {other:?}"),
+        }
     }
 
     #[test]
     fn reads_events_with_and_without_payload() {
-        assert_eq!(parse_frame(r#"42["pong"]"#), event("pong", vec![]));
+        assert_eq!(parse_frame(r#"42["pong"]"#), event("pong", &[]));
         assert_eq!(
             parse_frame(r#"42["init",{"userId":"u"}]"#),
-            event("init", vec![json!({"userId": "u"})])
+            event("init", &[r#"{"userId":"u"}"#])
         );
+        assert_eq!(parse_frame(r#"4217["a",1,2]"#), event("a", &["1", "2"]));
+    }
+
+    #[test]
+    fn keeps_arguments_as_the_text_they_arrived_as() {
+        // A JSON tree would reorder nothing here but would drop the spacing, turn `1.50` into
+        // `1.5` and keep only the last of two equal keys; the text keeps all of it.
+        let frame = r#"42["x", {"b": 1.50, "a": [ 2 ],"a":3} , "s\u00e9", null]"#;
         assert_eq!(
-            parse_frame(r#"4217["a",1,2]"#),
-            event("a", vec![json!(1), json!(2)])
+            args_of(frame),
+            [r#"{"b": 1.50, "a": [ 2 ],"a":3}"#, r#""s\u00e9""#, "null"]
+        );
+    }
+
+    #[test]
+    fn bounds_the_name_and_the_number_of_arguments() {
+        let at_cap = "n".repeat(MAX_EVENT_NAME_BYTES);
+        assert!(matches!(
+            parse_frame(&format!(r#"42["{at_cap}"]"#)),
+            Frame::Event(e) if e.name == at_cap
+        ));
+        let too_long = "n".repeat(MAX_EVENT_NAME_BYTES + 1);
+        assert_eq!(
+            parse_frame(&format!(r#"42["{too_long}"]"#)),
+            Frame::Malformed
+        );
+        let many: Vec<String> = (0..MAX_EVENT_ARGS + 5).map(|i| i.to_string()).collect();
+        let args = args_of(&format!(r#"42["x",{}]"#, many.join(",")));
+        assert_eq!(args, many[..MAX_EVENT_ARGS]);
+        // Skipped arguments are still checked as JSON: a broken frame is not an event.
+        assert_eq!(
+            parse_frame(&format!(r#"42["x",{},{{]"#, many.join(","))),
+            Frame::Malformed
         );
     }
 

@@ -9,9 +9,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use abs_tray_core::protocol::{
     ClientEvent, DailyLogs, DecodeError, Init, LogEvent, LogLevel, LoginResponse,
-    MAX_EVENT_NAME_BYTES, MAX_ID_BYTES, MAX_JSON_BYTES, MAX_MESSAGE_BYTES, MAX_TEXT_BYTES,
-    MediaProgress, MediaType, OpenSessions, PlayMethod, ProgressUpdate, PublicUser, ServerEvent,
-    ServerStatus, TaskList, User, UserType, UsersOnline, decode, decode_json, decode_message,
+    MAX_EVENT_NAME_BYTES, MAX_ID_BYTES, MAX_ITEMS_ADDED, MAX_JSON_BYTES, MAX_LIST_LEN,
+    MAX_MESSAGE_BYTES, MAX_TEXT_BYTES, MediaProgress, MediaType, OpenSessions, PlayMethod,
+    ProgressUpdate, PublicUser, RawArg, ServerEvent, ServerStatus, TaskList, User, UserType,
+    UsersOnline, decode, decode_json, decode_message,
 };
 use abs_tray_core::secret::Secret;
 use serde::de::DeserializeOwned;
@@ -62,7 +63,12 @@ fn first_captured(event: &str) -> Value {
 }
 
 fn decode_one(event: &str, payload: Value) -> Result<ServerEvent, DecodeError> {
-    decode(event, &[payload])
+    decode(event, &[payload.into()])
+}
+
+/// Socket.IO arguments as the socket hands them over: JSON text.
+fn raw_args(values: &[Value]) -> Vec<RawArg> {
+    values.iter().map(RawArg::from).collect()
 }
 
 /// Which variant each captured event name must decode to. A name missing here fails the test,
@@ -103,7 +109,8 @@ fn every_captured_event_decodes_to_its_variant() {
     assert!(events.len() > 60, "fixture shrank: {}", events.len());
     let mut seen = BTreeSet::new();
     for (name, args) in &events {
-        let decoded = decode(name, args).unwrap_or_else(|e| panic!("{name} failed to decode: {e}"));
+        let decoded = decode(name, &raw_args(args))
+            .unwrap_or_else(|e| panic!("{name} failed to decode: {e}"));
         assert!(
             is_expected_variant(name, &decoded),
             "{name} decoded to the wrong variant: {decoded:?}"
@@ -134,7 +141,7 @@ fn captured_events_carry_the_right_values() {
     let events = captured();
     let decoded: Vec<ServerEvent> = events
         .iter()
-        .map(|(name, args)| decode(name, args).unwrap())
+        .map(|(name, args)| decode(name, &raw_args(args)).unwrap())
         .collect();
 
     // Admin init: usersOnline with connection counts; the first one also shows root's own presence.
@@ -584,19 +591,19 @@ fn events_missing_from_the_fixture_decode() {
     assert_eq!(device.ip_address, None);
 
     // Unknown events are kept raw, never an error.
-    let other = decode("some_future_event", &[json!({"a": 1}), json!(2)]).unwrap();
+    let other = decode("some_future_event", &raw_args(&[json!({"a": 1}), json!(2)])).unwrap();
     assert_eq!(
         other,
         ServerEvent::Other {
             name: "some_future_event".into(),
-            payload: vec![json!({"a": 1}), json!(2)]
+            payload: raw_args(&[json!({"a": 1}), json!(2)])
         }
     );
 }
 
 #[test]
 fn payloadless_events_arriving_as_message_decode_to_that_event() {
-    let msg = |args: Value| decode_message(args.as_array().unwrap());
+    let msg = |args: Value| decode_message(&raw_args(args.as_array().unwrap()));
     assert_eq!(msg(json!(["pong"])), ServerEvent::Pong);
     assert_eq!(msg(json!(["invalid_token"])), ServerEvent::InvalidToken);
     assert_eq!(msg(json!(["backup_applied"])), ServerEvent::BackupApplied);
@@ -620,13 +627,13 @@ fn payloadless_events_arriving_as_message_decode_to_that_event() {
             decoded,
             ServerEvent::Other {
                 name: "message".into(),
-                payload: other.as_array().unwrap().clone()
+                payload: raw_args(other.as_array().unwrap())
             }
         );
     }
     // `decode` routes the default event name through the same path.
     assert_eq!(
-        decode("message", &[json!("pong")]).unwrap(),
+        decode("message", &[json!("pong").into()]).unwrap(),
         ServerEvent::Pong
     );
     assert_eq!(
@@ -835,6 +842,97 @@ fn payloads_of_the_wrong_shape_or_missing_are_errors() {
     }
 }
 
+/// A `user_online`-shaped entry, written as text.
+fn user_text(i: usize) -> String {
+    format!(
+        r#"{{"id":"user-{i:06}","username":"Visitor {i}","type":"user","session":null,"lastSeen":null,"createdAt":0,"connections":1}}"#
+    )
+}
+
+#[test]
+fn a_hundred_thousand_users_decode_into_the_capped_list() {
+    let users: Vec<String> = (0..100_000).map(user_text).collect();
+    // Past the cap, entries are skipped unread: even a broken one does not spoil the event.
+    let text = format!(
+        r#"{{"userId":"root","username":"root","usersOnline":[{},{{"id":5}}]}}"#,
+        users.join(",")
+    );
+    assert!(text.len() > 10_000_000, "{}", text.len());
+    let arg = RawArg::from_json(text.clone()).unwrap();
+    for decoded in [
+        decode("init", std::slice::from_ref(&arg)),
+        decode_json("init", text.as_bytes()),
+    ] {
+        let Ok(ServerEvent::Init(init)) = decoded else {
+            panic!("{decoded:?}")
+        };
+        let online = init.users_online.unwrap();
+        assert_eq!(online.len(), MAX_LIST_LEN);
+        assert_eq!(online[0].id, "user-000000");
+        assert_eq!(
+            online[MAX_LIST_LEN - 1].id,
+            format!("user-{:06}", MAX_LIST_LEN - 1)
+        );
+    }
+    // Within the cap, every entry is still checked against the model.
+    let broken = format!(
+        r#"{{"userId":"root","username":"root","usersOnline":[{},{{"id":5}}]}}"#,
+        users[..10].join(",")
+    );
+    assert!(matches!(
+        decode_json("init", broken.as_bytes()),
+        Err(DecodeError::Malformed { .. })
+    ));
+    // The REST reply is capped the same way.
+    let reply = format!(
+        r#"{{"usersOnline":[{}],"openSessions":[]}}"#,
+        users.join(",")
+    );
+    let online: UsersOnline = serde_json::from_str(&reply).unwrap();
+    assert_eq!(online.users_online.len(), MAX_LIST_LEN);
+}
+
+#[test]
+fn long_lists_keep_what_matters() {
+    let line = |i: usize| {
+        format!(r#"{{"timestamp":"t","message":"line {i}","levelName":"INFO","level":2}}"#)
+    };
+    let lines: Vec<String> = (0..MAX_LIST_LEN + 10).map(line).collect();
+    // Log lines keep the newest, in both shapes.
+    for text in [
+        format!("[{}]", lines.join(",")),
+        format!(
+            r#"{{"other":[1,2],"currentDailyLogs":[{}]}}"#,
+            lines.join(",")
+        ),
+    ] {
+        let Ok(ServerEvent::DailyLogs(logs)) = decode_json("daily_logs", text.as_bytes()) else {
+            panic!("daily_logs did not decode")
+        };
+        assert_eq!(logs.logs.len(), MAX_LIST_LEN);
+        assert_eq!(logs.logs[0].message, "line 10");
+        assert_eq!(
+            logs.logs[MAX_LIST_LEN - 1].message,
+            format!("line {}", MAX_LIST_LEN + 9)
+        );
+    }
+    assert!(serde_json::from_str::<DailyLogs>(r#"{"other":[]}"#).is_err());
+    assert!(
+        serde_json::from_str::<DailyLogs>(r#"{"currentDailyLogs":[],"currentDailyLogs":[]}"#)
+            .is_err()
+    );
+    // A scan's batch has more room than other lists.
+    let item = |i: usize| format!(r#"{{"id":"i{i}","libraryId":"l","mediaType":"book"}}"#);
+    let items: Vec<String> = (0..MAX_ITEMS_ADDED + 5).map(item).collect();
+    let Ok(ServerEvent::ItemsAdded(added)) =
+        decode_json("items_added", format!("[{}]", items.join(",")).as_bytes())
+    else {
+        panic!("items_added did not decode")
+    };
+    assert_eq!(added.len(), MAX_ITEMS_ADDED);
+    assert_eq!(added[0].id, "i0");
+}
+
 #[test]
 fn ten_megabyte_strings_are_truncated_or_rejected() {
     const TEN_MB: usize = 10 * 1024 * 1024;
@@ -918,7 +1016,9 @@ fn ten_megabyte_strings_are_truncated_or_rejected() {
 
 #[test]
 fn raw_bytes_are_checked_before_decoding() {
-    // 100 000 levels of nesting: serde_json's recursion limit answers, no stack overflow.
+    // 100 000 levels of nesting: no stack overflow. Arguments are checked as JSON without
+    // recursion, so deep text is valid; a model refuses it (its own depth is fixed, and serde_json's
+    // recursion limit guards it), an unmodelled event keeps it as text.
     let depth = 100_000;
     let arrays = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
     let objects = format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
@@ -927,19 +1027,22 @@ fn raw_bytes_are_checked_before_decoding() {
         "[".repeat(depth),
         "]".repeat(depth)
     );
-    for (event, text) in [
-        ("init", &arrays),
-        ("init", &objects),
-        ("init", &inside),
-        ("unknown_event", &arrays),
-        ("message", &objects),
+    for text in [&arrays, &objects, &inside] {
+        let err = decode_json("init", text.as_bytes()).unwrap_err();
+        assert!(matches!(err, DecodeError::Malformed { .. }), "{err}");
+        assert_eq!(err.event(), Some("init"));
+    }
+    for (event, text, name) in [
+        ("unknown_event", &arrays, "unknown_event"),
+        ("message", &objects, "message"),
     ] {
-        let err = decode_json(event, text.as_bytes()).unwrap_err();
-        assert!(
-            matches!(err, DecodeError::InvalidJson { ref reason, .. } if reason.contains("recursion")),
-            "{event}: {err}"
-        );
-        assert_eq!(err.event(), Some(event));
+        let ServerEvent::Other { name: got, payload } =
+            decode_json(event, text.as_bytes()).unwrap()
+        else {
+            panic!("{event} was typed");
+        };
+        assert_eq!(got, name);
+        assert_eq!(payload[0].json(), text.as_str());
     }
     // Truncated deep input (no closing brackets) is an error too.
     assert!(decode_json("init", "[".repeat(depth).as_bytes()).is_err());
@@ -1089,8 +1192,7 @@ fn mutated_payloads_never_panic_and_stay_bounded() {
             for mutated in variants {
                 decodes += 1;
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    decode(name, std::slice::from_ref(&mutated))
-                        .map(|event| format!("{event:?}").len())
+                    decode(name, &[RawArg::from(&mutated)]).map(|event| format!("{event:?}").len())
                 }));
                 match outcome {
                     Err(_) => panics.push(format!("{name} {path}")),

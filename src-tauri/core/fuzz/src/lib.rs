@@ -1,10 +1,13 @@
 //! What the fuzz targets run, shared with `tests/fuzz_regressions.rs` so CI replays every seed
 //! through the very same code without cargo-fuzz.
 //!
-//! Two inputs:
+//! Three inputs:
 //! - [`decode`]: `NAME\nJSON`, one Socket.IO event name and the JSON text of its first argument.
-//!   It goes through both doors the core has: raw bytes ([`protocol::decode_json`]) and parsed
-//!   arguments ([`protocol::decode`], what the connection calls), which must agree.
+//!   It goes through every door the core has: raw bytes ([`protocol::decode_json`]), the
+//!   argument as text ([`protocol::decode`]) and a `42[...]` frame read by the socket's parser
+//!   then decoded (what the connection does), which must agree.
+//! - [`packet`]: one Engine.IO text frame as the WebSocket delivers it, through the socket's
+//!   parser and, when it is an event, the decoder.
 //! - [`policy`]: a script of lines, each a step of the app's pipeline (events into live state,
 //!   its happenings into the notification policy) with a fake clock; see [`policy`].
 
@@ -15,7 +18,8 @@ use abs_tray_core::live::{
     MAX_USERS, Reconciled,
 };
 use abs_tray_core::policy::{Decision, Moment, Policy, PolicyContext, PolicySettings};
-use abs_tray_core::protocol::{self, DecodeError, ServerEvent};
+use abs_tray_core::protocol::{self, DecodeError, MAX_EVENT_NAME_BYTES, RawArg, ServerEvent};
+use abs_tray_core::socket::{self, Frame, MAX_EVENT_ARGS};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -32,7 +36,7 @@ const WALL_START_MS: u64 = 1_795_851_108_000;
 const MAX_STEP_MS: u64 = 10 * 24 * 3_600_000;
 
 /// Runs one `decode` input: `NAME`, a newline, then the first argument's JSON bytes (no
-/// newline: no argument). Panics when the two decoding doors disagree or an error is unbounded.
+/// newline: no argument). Panics when the decoding doors disagree or an error is unbounded.
 pub fn decode(data: &[u8]) -> Option<ServerEvent> {
     let (name, payload) = match data.iter().position(|&b| b == b'\n') {
         Some(at) => (&data[..at], &data[at + 1..]),
@@ -47,21 +51,90 @@ pub fn decode(data: &[u8]) -> Option<ServerEvent> {
             protocol::decode(name, &[]),
             "no-argument doors disagree"
         );
+        assert_eq!(raw, through_socket(name, &[]), "no-argument socket door");
         return raw.ok();
     }
-    let Ok(value) = serde_json::from_slice::<Value>(payload) else {
+    let text = std::str::from_utf8(payload).ok()?;
+    let Ok(arg) = RawArg::from_json(text) else {
+        assert!(raw.is_err(), "decode_json read invalid JSON for {name:?}");
         return None;
     };
-    let parsed = protocol::decode(name, std::slice::from_ref(&value));
+    let parsed = protocol::decode(name, std::slice::from_ref(&arg));
     check_error(&parsed);
     assert_eq!(raw, parsed, "decode_json and decode disagree on {name:?}");
-    // The same value as a whole argument list (extra arguments are ignored, `[]` is none).
-    if let Value::Array(args) = &value {
-        check_error(&protocol::decode(name, args));
-        let _ = protocol::decode_message(args);
+    assert_eq!(
+        raw,
+        through_socket(name, std::slice::from_ref(&arg)),
+        "the socket door disagrees on {name:?}"
+    );
+    // The same text as a whole argument list (extra arguments are ignored, `[]` is none).
+    if let Ok(items) = serde_json::from_str::<Vec<&serde_json::value::RawValue>>(text) {
+        let args: Vec<RawArg> = items.into_iter().map(RawArg::from).collect();
+        let spread = protocol::decode(name, &args);
+        check_error(&spread);
+        if args.len() <= MAX_EVENT_ARGS {
+            assert_eq!(
+                spread,
+                through_socket(name, &args),
+                "spread args on {name:?}"
+            );
+        }
+        let _ = protocol::decode_message(&args);
     }
-    let _ = protocol::decode_message(std::slice::from_ref(&value));
+    let _ = protocol::decode_message(std::slice::from_ref(&arg));
     parsed.ok()
+}
+
+/// Sends `name` and `args` through the connection's door: a `42[...]` frame, the socket's
+/// parser, then [`protocol::decode`]. The frame must carry the arguments' text unchanged.
+fn through_socket(name: &str, args: &[RawArg]) -> Result<ServerEvent, DecodeError> {
+    let mut frame = format!("42[{}", Value::String(name.to_owned()));
+    for arg in args {
+        frame.push(',');
+        frame.push_str(arg.json());
+    }
+    frame.push(']');
+    match socket::parse_frame(&frame) {
+        Frame::Event(event) => {
+            assert_eq!(event.name, name, "the socket changed the name");
+            assert_eq!(event.args, args, "the socket changed the arguments");
+            protocol::decode(&event.name, &event.args)
+        }
+        Frame::Malformed if name.len() > MAX_EVENT_NAME_BYTES => {
+            Err(DecodeError::EventNameTooLong { len: name.len() })
+        }
+        other => panic!("the frame of {name:?} read as {other:?}"),
+    }
+}
+
+/// Runs one `packet` input: an Engine.IO text frame (invalid UTF-8 never arrives: the WebSocket
+/// refuses it). Panics when a parsed event breaks the socket's bounds, when decoding it panics,
+/// or when a decoding error is unbounded. Returns the frame's reading, for the regression test.
+pub fn packet(data: &[u8]) -> Option<Frame> {
+    let text = std::str::from_utf8(data).ok()?;
+    let frame = socket::parse_frame(text);
+    if let Frame::Event(event) = &frame {
+        assert!(
+            event.name.len() <= MAX_EVENT_NAME_BYTES,
+            "event name of {} bytes",
+            event.name.len()
+        );
+        assert!(
+            event.args.len() <= MAX_EVENT_ARGS,
+            "{} args",
+            event.args.len()
+        );
+        for arg in &event.args {
+            assert!(
+                text.contains(arg.json()),
+                "an argument is not the frame's own text"
+            );
+        }
+        let decoded = protocol::decode(&event.name, &event.args);
+        check_error(&decoded);
+        let _ = protocol::decode_message(&event.args);
+    }
+    Some(frame)
 }
 
 /// Asserts that a decoding error stays small whatever the input's size.
@@ -91,8 +164,8 @@ pub struct PolicyRun {
 /// Runs one `policy` script: one step per line, chosen by its first byte, as the app's live
 /// state task and notifier would see them:
 ///
-/// - `["name", args...]`: a Socket.IO event as the socket delivers it, decoded by
-///   [`protocol::decode`] and applied (undecodable ones are dropped, as the connection does).
+/// - `["name", args...]`: a Socket.IO event, read by the socket's parser as a `42` frame, decoded
+///   by [`protocol::decode`] and applied (undecodable ones are dropped, as the connection does).
 ///   An item title live state asks for is "fetched" as a hostile string.
 /// - `+MS`: the fake clocks move on MS milliseconds; what falls due fires (live state's tick,
 ///   then the policy's).
@@ -188,19 +261,12 @@ impl App {
         }
     }
 
-    /// A Socket.IO event array, as the socket hands it over, through the connection's decoder.
+    /// A Socket.IO event array, through the socket's parser and the connection's decoder.
     fn event(&mut self, json: &str) {
-        let Ok(Value::Array(mut array)) = serde_json::from_str::<Value>(json) else {
+        let Frame::Event(raw) = socket::parse_frame(&format!("42{json}")) else {
             return;
         };
-        if !matches!(array.first(), Some(Value::String(_))) {
-            return;
-        }
-        let args = array.split_off(1);
-        let Some(Value::String(name)) = array.pop() else {
-            return;
-        };
-        let Ok(event) = protocol::decode(&name, &args) else {
+        let Ok(event) = protocol::decode(&raw.name, &raw.args) else {
             return;
         };
         self.run.events += 1;

@@ -18,7 +18,7 @@ const ALICE: &str = "alice-id";
 const BOB: &str = "bob-id";
 
 fn ev(name: &str, payload: Value) -> ServerEvent {
-    decode(name, &[payload]).unwrap()
+    decode(name, &[payload.into()]).unwrap()
 }
 
 fn user(id: &str, connections: Option<u32>) -> Value {

@@ -11,12 +11,21 @@
 //!   result never exceeds the cap in bytes. The event still decodes: one user with a silly
 //!   device name must not hide everyone's notifications.
 //!
+//! Lists are read under a length cap while they are parsed: entries past it are skipped with
+//! [`IgnoredAny`] (checked as JSON, never validated against the model, never stored), so a list of
+//! 100,000 users costs what [`MAX_LIST_LEN`] of them cost. Most lists keep their first entries;
+//! log lines keep their last (the newest).
+//!
 //! Timestamps are read as milliseconds and accept JSON floats as well as integers.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, Deserialize, Deserializer, Unexpected, Visitor};
+use serde::de::{
+    self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Unexpected,
+    Visitor,
+};
 
 use crate::secret::Secret;
 
@@ -28,7 +37,22 @@ pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
 /// Longest token kept; a longer one makes the payload malformed (real JWTs are < 1 KiB).
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// Most entries kept from a list the server sends (users online, sessions, tasks, log lines, ...);
+/// the rest are skipped unread. At least what live state keeps of each, so it loses nothing.
+pub const MAX_LIST_LEN: usize = 1_000;
+/// Most items kept from one `items_added`: a scan's batch is told as a count, so it gets room.
+pub const MAX_ITEMS_ADDED: usize = 10_000;
 
+// Live state must never want more than a decoded list can hold.
+const _: () = assert!(
+    crate::live::MAX_USERS <= MAX_LIST_LEN
+        && crate::live::MAX_SESSIONS <= MAX_LIST_LEN
+        && crate::live::MAX_SCANS <= MAX_LIST_LEN
+        && crate::live::MAX_LOG_LINES <= MAX_LIST_LEN
+        && crate::live::MAX_ITEMS <= MAX_ITEMS_ADDED
+);
+
+/// Marks where free text was cut.
 const ELLIPSIS: char = '…';
 
 /// Cuts `s` to at most `max` bytes at a char boundary, marking the cut with `…`.
@@ -48,6 +72,7 @@ pub(crate) fn truncate_str(s: &str, max: usize) -> String {
 
 /// How one kind of string is bounded.
 trait Policy {
+    /// Longest value in bytes.
     const MAX: usize;
     /// Truncate (free text) rather than reject (identifiers).
     const TRUNCATE: bool;
@@ -57,6 +82,7 @@ trait Policy {
     const WHAT: &'static str;
 }
 
+/// Server-generated identifiers and tags: rejected when too long.
 struct Id;
 impl Policy for Id {
     const MAX: usize = MAX_ID_BYTES;
@@ -65,6 +91,7 @@ impl Policy for Id {
     const WHAT: &'static str = "identifier";
 }
 
+/// Names and titles: truncated.
 struct Text;
 impl Policy for Text {
     const MAX: usize = MAX_TEXT_BYTES;
@@ -73,6 +100,7 @@ impl Policy for Text {
     const WHAT: &'static str = "text";
 }
 
+/// Client-supplied text that may be a number: truncated, scalars stringified.
 struct LooseText;
 impl Policy for LooseText {
     const MAX: usize = MAX_TEXT_BYTES;
@@ -81,6 +109,7 @@ impl Policy for LooseText {
     const WHAT: &'static str = "text";
 }
 
+/// Messages and log lines: truncated at a smaller cap.
 struct Message;
 impl Policy for Message {
     const MAX: usize = MAX_MESSAGE_BYTES;
@@ -89,6 +118,7 @@ impl Policy for Message {
     const WHAT: &'static str = "message";
 }
 
+/// Tokens: rejected when too long.
 struct Token;
 impl Policy for Token {
     const MAX: usize = MAX_TOKEN_BYTES;
@@ -110,9 +140,11 @@ impl<'de, P: Policy> Deserialize<'de> for Capped<P> {
     }
 }
 
+/// Reads a [`Capped`] string.
 struct CappedVisitor<P>(PhantomData<P>);
 
 impl<P: Policy> CappedVisitor<P> {
+    /// A number or boolean: kept stringified where the policy allows, else a type error.
     fn scalar<E: de::Error>(
         self,
         shown: String,
@@ -177,10 +209,12 @@ impl<'de, P: Policy> Visitor<'de> for CappedVisitor<P> {
     }
 }
 
+/// A required string under policy `P`.
 fn one<'de, P: Policy, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Capped::<P>::deserialize(d).map(|c| c.0)
 }
 
+/// A nullable string under policy `P`.
 fn opt<'de, P: Policy, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Option::<Capped<P>>::deserialize(d).map(|o| o.map(|c| c.0))
 }
@@ -195,9 +229,210 @@ pub(crate) fn opt_ident<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String
     opt::<Id, D>(d)
 }
 
-/// A list of identifiers or tags; pair with `#[serde(default)]`.
+/// A list of identifiers or tags, at most [`MAX_LIST_LEN`]; pair with `#[serde(default)]`.
 pub(crate) fn idents<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    Vec::<Capped<Id>>::deserialize(d).map(|v| v.into_iter().map(|c| c.0).collect())
+    list::<Capped<Id>, D>(d).map(|v| v.into_iter().map(|c| c.0).collect())
+}
+
+/// Which entries of an over-long list are kept.
+#[derive(Debug, Clone, Copy)]
+enum Keep {
+    /// The first ones; the rest are skipped unread.
+    First(usize),
+    /// The last ones (newest log lines); each is read, and the oldest kept one dropped.
+    Last(usize),
+}
+
+/// Reads a list's entries under `keep`, never holding more than its cap.
+fn read_seq<'de, T: Deserialize<'de>, A: SeqAccess<'de>>(
+    seq: &mut A,
+    keep: Keep,
+) -> Result<Vec<T>, A::Error> {
+    // Preallocating from the claimed length would trust the input; grow as entries arrive.
+    match keep {
+        Keep::First(max) => {
+            let mut kept = Vec::new();
+            while kept.len() < max {
+                match seq.next_element()? {
+                    Some(item) => kept.push(item),
+                    None => return Ok(kept),
+                }
+            }
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(kept)
+        }
+        Keep::Last(max) => {
+            let mut kept = VecDeque::new();
+            while let Some(item) = seq.next_element()? {
+                if kept.len() >= max {
+                    kept.pop_front();
+                }
+                kept.push_back(item);
+            }
+            Ok(Vec::from(kept))
+        }
+    }
+}
+
+/// Reads a JSON array under a [`Keep`] cap.
+struct ListSeed<T> {
+    /// The cap.
+    keep: Keep,
+    /// The entry type.
+    entry: PhantomData<T>,
+}
+
+impl<T> ListSeed<T> {
+    /// A reader keeping what `keep` says.
+    fn new(keep: Keep) -> Self {
+        Self {
+            keep,
+            entry: PhantomData,
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for ListSeed<T> {
+    type Value = Vec<T>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Vec<T>, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ListSeed<T> {
+    type Value = Vec<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+        read_seq(&mut seq, self.keep)
+    }
+}
+
+/// A list of at most [`MAX_LIST_LEN`] entries, the first ones.
+pub(crate) fn list<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
+    ListSeed::new(Keep::First(MAX_LIST_LEN)).deserialize(d)
+}
+
+/// A nullable list of at most [`MAX_LIST_LEN`] entries; pair with `#[serde(default)]`.
+pub(crate) fn opt_list<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<T>>, D::Error> {
+    d.deserialize_option(OptList(PhantomData))
+}
+
+/// Reads `null` or a capped list.
+struct OptList<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for OptList<T> {
+    type Value = Option<Vec<T>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list or null")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        list(d).map(Some)
+    }
+}
+
+/// The items of one `items_added`, at most [`MAX_ITEMS_ADDED`], the first ones.
+pub(crate) fn items_added<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
+    ListSeed::new(Keep::First(MAX_ITEMS_ADDED)).deserialize(d)
+}
+
+/// A list sent either bare (`[...]`) or as the field `field` of an object (`{"tasks": [...]}`),
+/// as servers of different ages do; other fields are skipped unread.
+pub(crate) fn bare_or_field<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+    field: &'static str,
+    newest: bool,
+) -> Result<Vec<T>, D::Error> {
+    let keep = if newest {
+        Keep::Last(MAX_LIST_LEN)
+    } else {
+        Keep::First(MAX_LIST_LEN)
+    };
+    d.deserialize_any(BareOrField {
+        field,
+        keep,
+        entry: PhantomData,
+    })
+}
+
+/// Reads [`bare_or_field`]'s two shapes without buffering either (serde's `untagged` would copy
+/// the whole payload into a tree first).
+struct BareOrField<T> {
+    /// The field holding the list in the object shape.
+    field: &'static str,
+    /// The cap.
+    keep: Keep,
+    /// The entry type.
+    entry: PhantomData<T>,
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for BareOrField<T> {
+    type Value = Vec<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a list, or an object with the list in `{}`", self.field)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+        read_seq(&mut seq, self.keep)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<T>, A::Error> {
+        let mut found = None;
+        while let Some(is_field) = map.next_key_seed(FieldIs(self.field))? {
+            if !is_field {
+                map.next_value::<IgnoredAny>()?;
+            } else if found.is_some() {
+                return Err(de::Error::duplicate_field(self.field));
+            } else {
+                found = Some(map.next_value_seed(ListSeed::new(self.keep))?);
+            }
+        }
+        found.ok_or_else(|| de::Error::missing_field(self.field))
+    }
+}
+
+/// Reads an object key and tells whether it is the wanted field, without keeping it.
+struct FieldIs(&'static str);
+
+impl<'de> DeserializeSeed<'de> for FieldIs {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for FieldIs {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+        Ok(v == self.0)
+    }
 }
 
 /// Required free text (truncated above [`MAX_TEXT_BYTES`]).
@@ -239,6 +474,7 @@ impl<'de> Deserialize<'de> for Ms {
     }
 }
 
+/// Reads [`Ms`].
 struct MsVisitor;
 
 impl Visitor<'_> for MsVisitor {

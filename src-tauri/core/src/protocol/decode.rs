@@ -1,10 +1,14 @@
 //! The one place where Socket.IO arguments become [`ServerEvent`]s.
+//!
+//! The arguments are JSON text ([`RawArg`]): the typed models deserialize straight from it, so a
+//! huge payload is never held as a JSON tree, and bounded lists skip what they do not keep.
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::bounded::{self, truncate_str};
 use super::event::ServerEvent;
+use super::raw::RawArg;
 use super::user::AuthFailed;
 
 /// Longest event name accepted; ABS names are < 40 bytes.
@@ -14,9 +18,12 @@ pub const MAX_JSON_BYTES: usize = 16 * 1024 * 1024;
 /// Length of the serde reason kept in [`DecodeError`], so an error never holds a huge value.
 const MAX_REASON_BYTES: usize = 256;
 
-/// Events the server sends with no payload. rust_socketio 0.6 delivers them as the default
-/// `message` event whose only argument is the name.
+/// Events the server sends with no payload. rust_socketio 0.6 delivered them as the default
+/// `message` event whose only argument is the name; [`decode_message`] still reads that form.
 const PAYLOADLESS_EVENTS: &[&str] = &["pong", "invalid_token", "backup_applied", "stream_ready"];
+/// Longest argument text [`decode_message`] reads as a name: the longest quoted name, with room
+/// for escapes; anything longer cannot be one, and is not copied to find out.
+const MAX_PAYLOADLESS_ARG_BYTES: usize = 64;
 
 /// Why a server event could not be decoded; the caller logs it and drops the event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,7 +54,7 @@ pub enum DecodeError {
         /// Event name.
         event: String,
     },
-    /// Raw payload bytes are not JSON (including nesting deeper than 128 levels).
+    /// Raw payload bytes are not JSON.
     #[error("`{event}` payload is not valid JSON: {reason}")]
     InvalidJson {
         /// Event name.
@@ -79,19 +86,22 @@ impl DecodeError {
     }
 }
 
-/// Decodes one server event from its Socket.IO arguments.
+/// Decodes one server event from its Socket.IO arguments, kept as JSON text.
 ///
 /// * Known events become their typed variant; unknown ones [`ServerEvent::Other`] (never an
-///   error). `message` is routed through [`decode_message`].
+///   error), with their arguments as text. `message` is routed through [`decode_message`].
 /// * Payload-less events (`pong`, `invalid_token`, `backup_applied`) ignore their arguments.
 ///   `auth_failed` without a payload still decodes (message `None`): a refusal is never lost.
 /// * Only the first argument is read; extra ones are ignored.
-/// * Hostile input: a wrong type, a missing required field, or a server identifier/token
-///   longer than its cap is a [`DecodeError`]. Free text (names, titles, messages) longer
-///   than its cap is **truncated** at a char boundary and ends with `…`
+/// * The models read straight from the text: no JSON tree is built, and a list longer than its
+///   cap ([`MAX_LIST_LEN`](super::MAX_LIST_LEN)) keeps its first entries (log lines: its last)
+///   and skips the rest unread.
+/// * Hostile input: a wrong type, a missing required field, a repeated field, or a server
+///   identifier/token longer than its cap is a [`DecodeError`]. Free text (names, titles,
+///   messages) longer than its cap is **truncated** at a char boundary and ends with `…`
 ///   ([`MAX_TEXT_BYTES`](super::MAX_TEXT_BYTES), [`MAX_MESSAGE_BYTES`](super::MAX_MESSAGE_BYTES)).
-///   Nothing here panics or recurses deeper than the (already parsed) value.
-pub fn decode(event: &str, payload: &[Value]) -> Result<ServerEvent, DecodeError> {
+///   Nothing here panics; nesting is bounded by serde_json's 128-level recursion limit.
+pub fn decode(event: &str, payload: &[RawArg]) -> Result<ServerEvent, DecodeError> {
     check_name(event)?;
     Ok(match event {
         "message" => decode_message(payload),
@@ -117,12 +127,12 @@ pub fn decode(event: &str, payload: &[Value]) -> Result<ServerEvent, DecodeError
             message: with(event, payload, bounded::message)?,
         },
         "log" => ServerEvent::Log(first(event, payload)?),
-        "daily_logs" => ServerEvent::DailyLogs(parse(event, first_value(event, payload)?)?),
+        "daily_logs" => ServerEvent::DailyLogs(parse(event, first_arg(event, payload)?)?),
         "pong" => ServerEvent::Pong,
         "task_started" => ServerEvent::TaskStarted(first(event, payload)?),
         "task_finished" => ServerEvent::TaskFinished(first(event, payload)?),
         "item_added" => ServerEvent::ItemAdded(first(event, payload)?),
-        "items_added" => ServerEvent::ItemsAdded(parse(event, first_value(event, payload)?)?),
+        "items_added" => ServerEvent::ItemsAdded(with(event, payload, bounded::items_added)?),
         "library_added" => ServerEvent::LibraryAdded(first(event, payload)?),
         "library_updated" => ServerEvent::LibraryUpdated(first(event, payload)?),
         "library_removed" => ServerEvent::LibraryRemoved(first(event, payload)?),
@@ -141,8 +151,10 @@ pub fn decode(event: &str, payload: &[Value]) -> Result<ServerEvent, DecodeError
 /// its only argument. Arguments that are exactly one known payload-less name decode as that
 /// event (`stream_ready`, which is not modelled, as `Other` under its own name); anything else
 /// is `Other { name: "message" }`.
-pub fn decode_message(payload: &[Value]) -> ServerEvent {
-    if let [Value::String(name)] = payload {
+pub fn decode_message(payload: &[RawArg]) -> ServerEvent {
+    if let [arg] = payload
+        && let Some(name) = payloadless_name(arg)
+    {
         match name.as_str() {
             "pong" => return ServerEvent::Pong,
             "invalid_token" => return ServerEvent::InvalidToken,
@@ -162,11 +174,22 @@ pub fn decode_message(payload: &[Value]) -> ServerEvent {
     }
 }
 
+/// The argument as a string, when it is a short JSON string that could be a payload-less name.
+fn payloadless_name(arg: &RawArg) -> Option<String> {
+    let json = arg.json();
+    if json.len() > MAX_PAYLOADLESS_ARG_BYTES || !json.starts_with('"') {
+        return None;
+    }
+    serde_json::from_str(json).ok()
+}
+
 /// Decodes an event whose single argument arrived as raw bytes (a binary Socket.IO payload).
 ///
 /// `bytes` is the JSON text of that one argument; empty or blank bytes mean "no argument".
-/// Bytes over [`MAX_JSON_BYTES`], non-UTF-8 bytes and invalid JSON are errors; so is nesting
-/// deeper than serde_json's 128-level recursion limit, which is hit before any deep recursion.
+/// Bytes over [`MAX_JSON_BYTES`], non-UTF-8 bytes and invalid JSON are errors. Deep nesting is
+/// checked without recursion, so it is valid JSON here: a model refuses it (as
+/// [`DecodeError::Malformed`]), an unmodelled event keeps it as text. Valid bytes decode exactly
+/// as [`decode`] decodes them as the one argument.
 pub fn decode_json(event: &str, bytes: &[u8]) -> Result<ServerEvent, DecodeError> {
     check_name(event)?;
     if bytes.len() > MAX_JSON_BYTES {
@@ -181,13 +204,14 @@ pub fn decode_json(event: &str, bytes: &[u8]) -> Result<ServerEvent, DecodeError
     if text.trim().is_empty() {
         return decode(event, &[]);
     }
-    let value: Value = serde_json::from_str(text).map_err(|e| DecodeError::InvalidJson {
+    let arg = RawArg::from_json(text).map_err(|e| DecodeError::InvalidJson {
         event: event.to_owned(),
         reason: reason(&e),
     })?;
-    decode(event, std::slice::from_ref(&value))
+    decode(event, std::slice::from_ref(&arg))
 }
 
+/// Refuses an over-long event name before it is copied anywhere.
 fn check_name(event: &str) -> Result<(), DecodeError> {
     if event.len() > MAX_EVENT_NAME_BYTES {
         return Err(DecodeError::EventNameTooLong { len: event.len() });
@@ -195,10 +219,12 @@ fn check_name(event: &str) -> Result<(), DecodeError> {
     Ok(())
 }
 
+/// A serde error as a short reason.
 fn reason(error: &serde_json::Error) -> String {
     truncate_str(&error.to_string(), MAX_REASON_BYTES)
 }
 
+/// A payload that does not fit its model.
 fn malformed(event: &str, error: &serde_json::Error) -> DecodeError {
     DecodeError::Malformed {
         event: event.to_owned(),
@@ -206,44 +232,52 @@ fn malformed(event: &str, error: &serde_json::Error) -> DecodeError {
     }
 }
 
-fn first_value<'a>(event: &str, payload: &'a [Value]) -> Result<&'a Value, DecodeError> {
-    payload.first().ok_or_else(|| DecodeError::MissingPayload {
-        event: event.to_owned(),
-    })
+/// The first argument's text; an event without one is missing its payload.
+fn first_arg<'a>(event: &str, payload: &'a [RawArg]) -> Result<&'a RawValue, DecodeError> {
+    payload
+        .first()
+        .map(RawArg::raw)
+        .ok_or_else(|| DecodeError::MissingPayload {
+            event: event.to_owned(),
+        })
 }
 
-fn parse<'a, T: Deserialize<'a>>(event: &str, value: &'a Value) -> Result<T, DecodeError> {
-    T::deserialize(value).map_err(|e| malformed(event, &e))
+/// Reads a model straight from an argument's text.
+fn parse<'a, T: Deserialize<'a>>(event: &str, raw: &'a RawValue) -> Result<T, DecodeError> {
+    T::deserialize(raw).map_err(|e| malformed(event, &e))
 }
 
 /// Reads the first argument as an object model. serde would also accept a JSON array as a
 /// positional struct; the server never sends one, so it is refused here.
-fn first<'a, T: Deserialize<'a>>(event: &str, payload: &'a [Value]) -> Result<T, DecodeError> {
-    let value = first_value(event, payload)?;
-    if !value.is_object() {
+fn first<'a, T: Deserialize<'a>>(event: &str, payload: &'a [RawArg]) -> Result<T, DecodeError> {
+    let raw = first_arg(event, payload)?;
+    let kind = kind(raw.get());
+    if kind != "an object" {
         return Err(DecodeError::Malformed {
             event: event.to_owned(),
-            reason: format!("expected an object, got {}", kind(value)),
+            reason: format!("expected an object, got {kind}"),
         });
     }
-    parse(event, value)
+    parse(event, raw)
 }
 
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// What kind of JSON value `json` (valid, without leading whitespace) is, from its first byte.
+fn kind(json: &str) -> &'static str {
+    match json.as_bytes().first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
     }
 }
 
+/// Reads the first argument with one of the [`bounded`] readers (a bare string or list).
 fn with<'a, T>(
     event: &str,
-    payload: &'a [Value],
-    read: fn(&'a Value) -> Result<T, serde_json::Error>,
+    payload: &'a [RawArg],
+    read: fn(&'a RawValue) -> Result<T, serde_json::Error>,
 ) -> Result<T, DecodeError> {
-    read(first_value(event, payload)?).map_err(|e| malformed(event, &e))
+    read(first_arg(event, payload)?).map_err(|e| malformed(event, &e))
 }

@@ -1,11 +1,10 @@
 //! The typed form of every server → client event the tray reacts to.
 
-use serde_json::Value;
-
 use super::library::{Library, LibraryItem};
 use super::log::{DailyLogs, LogEvent};
 use super::podcast::EpisodeDownload;
 use super::progress::ProgressUpdate;
+use super::raw::RawArg;
 use super::task::Task;
 use super::user::{AuthFailed, Init, PublicUser, User};
 
@@ -55,7 +54,7 @@ pub enum ServerEvent {
     TaskFinished(Task),
     /// `item_added`.
     ItemAdded(LibraryItem),
-    /// `items_added` (library scans).
+    /// `items_added` (library scans), at most [`MAX_ITEMS_ADDED`](super::MAX_ITEMS_ADDED).
     ItemsAdded(Vec<LibraryItem>),
     /// `library_added`.
     LibraryAdded(Library),
@@ -71,8 +70,8 @@ pub enum ServerEvent {
     Other {
         /// Event name as received.
         name: String,
-        /// Socket.IO arguments as received.
-        payload: Vec<Value>,
+        /// Socket.IO arguments as received, as JSON text (never parsed into a tree here).
+        payload: Vec<RawArg>,
     },
 }
 

@@ -90,31 +90,15 @@ pub struct LogEvent {
 
 /// Today's log lines: the legacy `daily_logs` socket reply (a bare array) or the
 /// `GET /api/logger-data` reply (`{currentDailyLogs: [...]}`); both shapes are accepted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(from = "RawDailyLogs")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DailyLogs {
-    /// Oldest first.
+    /// Oldest first; the newest [`MAX_LIST_LEN`](super::MAX_LIST_LEN) lines of a longer log.
     pub logs: Vec<LogEvent>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawDailyLogs {
-    Bare(Vec<LogEvent>),
-    Wrapped {
-        #[serde(rename = "currentDailyLogs")]
-        current_daily_logs: Vec<LogEvent>,
-    },
-}
-
-impl From<RawDailyLogs> for DailyLogs {
-    fn from(raw: RawDailyLogs) -> Self {
-        match raw {
-            RawDailyLogs::Bare(logs)
-            | RawDailyLogs::Wrapped {
-                current_daily_logs: logs,
-            } => Self { logs },
-        }
+impl<'de> Deserialize<'de> for DailyLogs {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        bounded::bare_or_field(deserializer, "currentDailyLogs", true).map(|logs| Self { logs })
     }
 }
 

@@ -53,10 +53,11 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UsersOnline {
-    /// One entry per online user, with `connections`.
+    /// One entry per online user, with `connections` (at most [`MAX_LIST_LEN`](super::MAX_LIST_LEN)).
+    #[serde(deserialize_with = "bounded::list")]
     pub users_online: Vec<PublicUser>,
     /// Every open session with its current position.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded::list")]
     pub open_sessions: Vec<PlaybackSession>,
 }
 
@@ -65,5 +66,6 @@ pub struct UsersOnline {
 #[serde(rename_all = "camelCase")]
 pub struct OpenSessions {
     /// Open sessions, each with its `user`.
+    #[serde(deserialize_with = "bounded::list")]
     pub sessions: Vec<PlaybackSession>,
 }

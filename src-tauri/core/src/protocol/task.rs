@@ -1,6 +1,6 @@
 //! Server tasks: library scans, podcast downloads, encodes (`task_started` / `task_finished`).
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use super::bounded;
 
@@ -88,24 +88,15 @@ pub struct ScanResults {
 
 /// `GET /api/tasks`: `{tasks: [...]}` at 2.36 (a bare array is accepted too), used to learn
 /// which libraries are scanning after a (re)connect.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(from = "RawTaskList")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TaskList {
-    /// Tasks in progress (and recently finished ones the server still holds).
+    /// Tasks in progress (and recently finished ones the server still holds), at most
+    /// [`MAX_LIST_LEN`](super::MAX_LIST_LEN).
     pub tasks: Vec<Task>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawTaskList {
-    Bare(Vec<Task>),
-    Wrapped { tasks: Vec<Task> },
-}
-
-impl From<RawTaskList> for TaskList {
-    fn from(raw: RawTaskList) -> Self {
-        match raw {
-            RawTaskList::Bare(tasks) | RawTaskList::Wrapped { tasks } => Self { tasks },
-        }
+impl<'de> Deserialize<'de> for TaskList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        bounded::bare_or_field(deserializer, "tasks", false).map(|tasks| Self { tasks })
     }
 }

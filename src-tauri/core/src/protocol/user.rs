@@ -1,6 +1,10 @@
 //! Users as the server shows them: presence entries, full accounts, and the `init` reply.
 
-use serde::Deserialize;
+use std::fmt;
+
+use serde::de::value::{MapAccessDeserializer, StrDeserializer};
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use super::bounded;
 use super::session::PlaybackSession;
@@ -115,17 +119,16 @@ pub struct Init {
     #[serde(deserialize_with = "bounded::text")]
     pub username: String,
     /// Everyone online, one entry per user; sent to admins only.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded::opt_list")]
     pub users_online: Option<Vec<PublicUser>>,
     /// Libraries being scanned; only old servers send it (use `GET /api/tasks` otherwise).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded::opt_list")]
     pub libraries_scanning: Option<Vec<ScanningLibrary>>,
 }
 
 /// An entry of the legacy `init.librariesScanning`: a library id string (as documented) or a
 /// scan object `{id, name, ...}` (as some old servers sent).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(from = "RawScanningLibrary")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanningLibrary {
     /// Library id.
     pub id: String,
@@ -133,25 +136,46 @@ pub struct ScanningLibrary {
     pub name: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawScanningLibrary {
-    Id(#[serde(deserialize_with = "bounded::ident")] String),
-    Scan {
-        #[serde(deserialize_with = "bounded::ident")]
-        id: String,
-        #[serde(default, deserialize_with = "bounded::opt_text")]
-        name: Option<String>,
-    },
+impl<'de> Deserialize<'de> for ScanningLibrary {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // By hand rather than `untagged`, which would copy each entry into a tree first.
+        deserializer.deserialize_any(ScanningLibraryVisitor)
+    }
 }
 
-impl From<RawScanningLibrary> for ScanningLibrary {
-    fn from(raw: RawScanningLibrary) -> Self {
-        match raw {
-            RawScanningLibrary::Id(id) => Self { id, name: None },
-            RawScanningLibrary::Scan { id, name } => Self { id, name },
-        }
+/// Reads either shape of a [`ScanningLibrary`].
+struct ScanningLibraryVisitor;
+
+impl<'de> Visitor<'de> for ScanningLibraryVisitor {
+    type Value = ScanningLibrary;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a library id or a scan object")
     }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<ScanningLibrary, E> {
+        let id = bounded::ident(StrDeserializer::<E>::new(v))?;
+        Ok(ScanningLibrary { id, name: None })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ScanningLibrary, A::Error> {
+        let scan = ScanObject::deserialize(MapAccessDeserializer::new(map))?;
+        Ok(ScanningLibrary {
+            id: scan.id,
+            name: scan.name,
+        })
+    }
+}
+
+/// The object form of a [`ScanningLibrary`].
+#[derive(Deserialize)]
+struct ScanObject {
+    /// Library id.
+    #[serde(deserialize_with = "bounded::ident")]
+    id: String,
+    /// Library name.
+    #[serde(default, deserialize_with = "bounded::opt_text")]
+    name: Option<String>,
 }
 
 /// `auth_failed` (2.26+): the token was refused; the socket stays connected but useless.

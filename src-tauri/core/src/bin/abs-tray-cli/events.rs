@@ -4,12 +4,15 @@
 
 use abs_tray_core::protocol::{
     EpisodeDownload, Init, Library, LibraryItem, LogEvent, MediaProgress, MediaType,
-    PlaybackSession, ProgressUpdate, PublicUser, ServerEvent, Task, User, UserType,
+    PlaybackSession, ProgressUpdate, PublicUser, RawArg, ServerEvent, Task, User, UserType,
 };
 use serde_json::{Map, Value, json};
 
 /// Field names dropped from unmodelled payloads: they would carry credentials.
 const SECRET_KEYS: &[&str] = &["token", "accessToken", "refreshToken", "apiKey", "password"];
+/// Largest unmodelled argument shown: scrubbing needs it as a JSON tree, which costs several
+/// times its text, so a bigger one (a hostile server's) is shown as its size only.
+const MAX_SHOWN_ARG_BYTES: usize = 1024 * 1024;
 
 /// The event's payload as JSON, for `{"type":"event","name":...,"data":...}`.
 pub fn data(event: &ServerEvent) -> Value {
@@ -39,8 +42,8 @@ pub fn data(event: &ServerEvent) -> Value {
         ServerEvent::EpisodeDownloadFinished(download) => episode_json(download),
         ServerEvent::Other { payload, .. } => match payload.as_slice() {
             [] => Value::Null,
-            [one] => scrub(one),
-            many => Value::Array(many.iter().map(scrub).collect()),
+            [one] => scrub_arg(one),
+            many => Value::Array(many.iter().map(scrub_arg).collect()),
         },
         // `ServerEvent` may grow; a new variant still prints, with its name.
         #[allow(unreachable_patterns)]
@@ -343,6 +346,15 @@ fn episode_json(download: &EpisodeDownload) -> Value {
     })
 }
 
+/// An unmodelled argument without fields that would carry credentials, or its size if too big.
+fn scrub_arg(arg: &RawArg) -> Value {
+    let len = arg.json().len();
+    if len > MAX_SHOWN_ARG_BYTES {
+        return json!({ "omittedBytes": len });
+    }
+    arg.to_value().map_or(Value::Null, |value| scrub(&value))
+}
+
 /// An unmodelled payload without fields that would carry credentials.
 fn scrub(value: &Value) -> Value {
     match value {
@@ -368,7 +380,7 @@ mod tests {
             "id": "u1", "username": "alice", "type": "admin", "isActive": true,
             "token": "legacy-secret", "accessToken": "access-secret", "refreshToken": "refresh-secret"
         });
-        let event = decode("user_updated", &[user]).unwrap();
+        let event = decode("user_updated", &[user.into()]).unwrap();
         let text = data(&event).to_string();
         assert!(text.contains("\"username\":\"alice\""), "{text}");
         assert!(!text.contains("secret"), "{text}");
@@ -378,14 +390,17 @@ mod tests {
     #[test]
     fn unmodelled_events_keep_their_payload_minus_credentials() {
         let payload = json!({"a": 1, "nested": [{"token": "x", "b": 2}], "apiKey": "k"});
-        let event = decode("something_new", &[payload]).unwrap();
+        let event = decode("something_new", &[payload.into()]).unwrap();
         assert_eq!(data(&event), json!({"a": 1, "nested": [{"b": 2}]}));
         assert!(describe(&event).starts_with("something_new"));
+        let huge = RawArg::from(json!({"blob": "x".repeat(MAX_SHOWN_ARG_BYTES)}));
+        let event = decode("something_new", std::slice::from_ref(&huge)).unwrap();
+        assert_eq!(data(&event), json!({"omittedBytes": huge.json().len()}));
     }
 
     #[test]
     fn admin_messages_and_presence_read_well() {
-        let event = decode("admin_message", &[json!("Server restarts at 10")]).unwrap();
+        let event = decode("admin_message", &[json!("Server restarts at 10").into()]).unwrap();
         assert_eq!(data(&event), json!({"message": "Server restarts at 10"}));
         assert_eq!(
             describe(&event),
@@ -393,7 +408,7 @@ mod tests {
         );
         let online = decode(
             "user_online",
-            &[json!({"id": "u2", "username": "bob", "type": "user", "session": null, "lastSeen": 1, "createdAt": 1})],
+            &[json!({"id": "u2", "username": "bob", "type": "user", "session": null, "lastSeen": 1, "createdAt": 1}).into()],
         )
         .unwrap();
         assert_eq!(describe(&online), "bob came online");
