@@ -52,6 +52,17 @@ impl Display {
         Ok(String::from_utf8_lossy(&reply.value).into_owned())
     }
 
+    /// GTK 3 has picked this display's visuals and cached them on the root window
+    /// (`GDK_VISUALS`), so later GTK processes skip the GL driver probe.
+    pub fn has_gdk_visuals(&self) -> Result<bool> {
+        let atom = self.atom("GDK_VISUALS")?;
+        let reply = self
+            .conn
+            .get_property(false, self.root, atom, AtomEnum::ANY, 0, 64)?
+            .reply()?;
+        Ok(!reply.value.is_empty())
+    }
+
     /// The mapped top-level windows titled `title` (no window manager: they are the root's
     /// children).
     pub fn visible_windows(&self, title: &str) -> Result<Vec<Window>> {
