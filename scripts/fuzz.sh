@@ -16,8 +16,8 @@
 # No nightly: `--sanitizer none` leaves only stable -C flags (sancov passes, --cfg fuzzing), and
 # the core forbids unsafe code, so AddressSanitizer would find little that a panic does not.
 set -euo pipefail
-TARGETS=(decode policy)
-declare -A CI_RUNS=([decode]=3000000 [policy]=100000)
+TARGETS=(decode packet policy)
+declare -A CI_RUNS=([decode]=2500000 [packet]=1000000 [policy]=100000)
 CI_SEED=20260601
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 FUZZ="$ROOT/src-tauri/core/fuzz"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Turns the captured ABS 2.36.0 payloads (tests/fixtures/abs-2.36.0/) into the fuzz seeds in
-seeds/decode and seeds/policy. Run it after the fixtures change; the seeds are committed, so
+seeds/decode, seeds/packet and seeds/policy. Run it after the fixtures change; the seeds are committed, so
 neither the fuzz run nor CI needs it. Seeds named `crash-*` (regressions) are left alone."""
 
 import hashlib
@@ -138,6 +138,35 @@ def policy_seeds():
     return len(scripts)
 
 
+def packet_seeds():
+    """Engine.IO text frames as the WebSocket delivers them: the handshake and control frames a
+    server sends, and one `42[...]` event frame per captured event name."""
+    out = HERE / "seeds" / "packet"
+    clean(out)
+    frames = {
+        "open": "0" + compact({"sid": "lv4UH0wqGbhfSQ2OAAAB", "upgrades": [], "pingInterval": 25000,
+                               "pingTimeout": 20000, "maxPayload": 1000000}),
+        "ping": "2",
+        "pong": "3",
+        "noop": "6",
+        "close": "1",
+        "connect": "40" + compact({"sid": "b1NS3z0kq5TJ9rBCAAAC"}),
+        "disconnect": "41",
+        "connect_error": "44" + compact({"message": "x"}),
+        "ack": "4317[]",
+        "event-with-ack-id": '4217["pong"]',
+        "other-namespace": '42/admin,["user_online",{}]',
+        "user_online": "42" + event_line("user_online", [PROBES["userOnlinePayload"]]),
+    }
+    for entry in CAPTURED:
+        name = entry["event"]
+        if not name.startswith("(") and name not in frames:
+            frames[name] = "42" + event_line(name, entry["args"])
+    for name, text in frames.items():
+        write(out, name, text)
+    return len(frames)
+
+
 def keys(value, out):
     if isinstance(value, dict):
         for key, child in value.items():
@@ -160,7 +189,8 @@ def dictionary():
     keys(PROBES, found)
     tokens = {f'"{n}"' for n in names} | {f'["{n}",' for n in names} | {n + "\n" for n in names}
     tokens |= {f'"{k}":' for k in found if k.isidentifier()}
-    tokens |= {"+1000", "+600000", "!c", "!o", "!a", '?{"users":', '"forbidden"', '#{"',
+    tokens |= {"42[", "42/", "40", "44", '0{"sid":', '"pingInterval":', '"pingTimeout":',
+               "+1000", "+600000", "!c", "!o", "!a", '?{"users":', '"forbidden"', '#{"',
                r"\u202e", r"\u0007", "\u202e", "\u0007", "\n", "null", "true", "1e308", "-1", "18446744073709551616"}
     lines = []
     for token in sorted(tokens):
@@ -172,4 +202,5 @@ def dictionary():
 
 
 if __name__ == "__main__":
-    print(f"decode: {decode_seeds()} seeds, policy: {policy_seeds()} seeds, dictionary: {dictionary()} tokens")
+    print(f"decode: {decode_seeds()} seeds, packet: {packet_seeds()} seeds, "
+          f"policy: {policy_seeds()} seeds, dictionary: {dictionary()} tokens")

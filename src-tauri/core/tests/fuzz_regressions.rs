@@ -4,6 +4,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use abs_tray_core::protocol;
+use abs_tray_core::socket::Frame;
+
 #[path = "../fuzz/src/lib.rs"]
 #[allow(
     dead_code,
@@ -48,6 +51,35 @@ fn decode_seeds_replay_and_captured_ones_decode() {
             assert!(decoded.is_some(), "{} did not decode", path.display());
         }
     }
+}
+
+#[test]
+fn packet_seeds_replay_and_captured_events_decode() {
+    let all = seeds("packet");
+    assert!(all.len() >= 20, "only {} packet seeds", all.len());
+    let mut events = 0;
+    for (path, bytes) in &all {
+        let frame = harness::packet(bytes);
+        if is_reproducer(path) {
+            continue;
+        }
+        // Each is a frame a real server sends: read as what it is, events decoded.
+        let frame = frame.unwrap_or_else(|| panic!("{} is not UTF-8", path.display()));
+        // The open frame is read by the handshake alone; mid-session it is not a frame we take.
+        let is_open = path.file_name().is_some_and(|n| n == "open");
+        assert_eq!(
+            frame == Frame::Malformed,
+            is_open,
+            "{}: {frame:?}",
+            path.display()
+        );
+        if let Frame::Event(event) = frame {
+            events += 1;
+            let decoded = protocol::decode(&event.name, &event.args);
+            assert!(decoded.is_ok(), "{}: {decoded:?}", path.display());
+        }
+    }
+    assert!(events >= 15, "only {events} event frames");
 }
 
 #[test]

@@ -45,7 +45,9 @@ pub fn decode(data: &[u8]) -> Option<ServerEvent> {
     let name = std::str::from_utf8(name).ok()?;
     let raw = protocol::decode_json(name, payload);
     check_error(&raw);
-    if payload.iter().all(u8::is_ascii_whitespace) {
+    let text = std::str::from_utf8(payload).ok()?;
+    // Blank as `decode_json` counts it (any Unicode whitespace): no argument.
+    if text.trim().is_empty() {
         assert_eq!(
             raw,
             protocol::decode(name, &[]),
@@ -54,7 +56,6 @@ pub fn decode(data: &[u8]) -> Option<ServerEvent> {
         assert_eq!(raw, through_socket(name, &[]), "no-argument socket door");
         return raw.ok();
     }
-    let text = std::str::from_utf8(payload).ok()?;
     let Ok(arg) = RawArg::from_json(text) else {
         assert!(raw.is_err(), "decode_json read invalid JSON for {name:?}");
         return None;
