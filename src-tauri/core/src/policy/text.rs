@@ -7,6 +7,9 @@ pub(crate) const TITLE_MAX: usize = 120;
 pub(crate) const BODY_MAX: usize = 400;
 
 /// Bidi embeddings, overrides and isolates: they let a name reorder the text around it.
+///
+/// The marks (U+200E, U+200F, U+061C) stay: right-to-left names need them to show correctly,
+/// and having no scope they cannot reverse the strong letters of the text around a name.
 pub(crate) fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
@@ -85,6 +88,14 @@ mod tests {
             "Alice <b>x</b>&"
         );
         assert_eq!(line("  a \r\n\u{85} b  "), "a b");
+    }
+
+    #[test]
+    fn direction_marks_of_right_to_left_names_stay() {
+        assert_eq!(
+            line("\u{5E9}\u{5E8}\u{5D4}\u{200F} (admin)\u{200E}\u{61C}"),
+            "\u{5E9}\u{5E8}\u{5D4}\u{200F} (admin)\u{200E}\u{61C}"
+        );
     }
 
     #[test]
