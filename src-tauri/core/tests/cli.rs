@@ -654,3 +654,119 @@ async fn watch_without_a_login_exits_3() {
     assert!(one_error_line(&output).contains("abs-tray-cli login"));
     assert!(output.stdout.is_empty());
 }
+
+/// Polls the keyring until its entry differs from `old` (the refresh token rotated).
+async fn wait_rotated(url: &ServerUrl, username: &str, old: &Secret) -> Secret {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match keyring_entry(url, username).await {
+                Some(new) if new.expose() != old.expose() => return new,
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    })
+    .await
+    .expect("the refresh token rotated")
+}
+
+#[tokio::test]
+async fn trace_logs_of_login_watch_and_logout_hold_no_secret() {
+    require_desktop_session();
+    let name = unique("trace");
+    let (sim, url) = sim_with_user(&name, true).await;
+    let cli = Cli::new();
+    let traced = |args: &[&str]| {
+        let mut command = cli.command(args);
+        command.env("ABS_TRAY_LOG", "trace");
+        command
+    };
+    let mut login = traced(&[
+        "login",
+        &sim.base_url(),
+        "--username",
+        &name,
+        "--password-stdin",
+    ]);
+    let mut child = login.stdin(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let login = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(code(&login), 0, "{}", text(&login.stderr));
+    let mut secrets = vec![keyring_entry(&url, &name).await.unwrap()];
+
+    let mut child = traced(&["watch", "--json"]).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let stderr = tokio::spawn(async move {
+        let mut all = Vec::new();
+        BufReader::new(stderr).read_to_end(&mut all).await.unwrap();
+        all
+    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let connected = |v: &Value| v["type"] == "status" && v["state"] == "connected";
+    json_line_matching(&mut lines, &mut seen, "connected", connected).await;
+    // A refresh (the access token expired under a live socket), then a server restart.
+    sim.expire_access_tokens();
+    sim.drop_sockets();
+    json_line_matching(&mut lines, &mut seen, "reconnected", |v| !connected(v)).await;
+    json_line_matching(&mut lines, &mut seen, "connected again", connected).await;
+    secrets.push(wait_rotated(&url, &name, &secrets[0]).await);
+    sim.restart_after(Duration::from_millis(300)).await.unwrap();
+    json_line_matching(&mut lines, &mut seen, "offline", |v| !connected(v)).await;
+    json_line_matching(&mut lines, &mut seen, "connected after", connected).await;
+    interrupt(&child);
+    while let Some(line) = lines.next_line().await.unwrap() {
+        seen.push(line);
+    }
+    tokio::time::timeout(WAIT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let watch_stderr = stderr.await.unwrap();
+    if let Some(latest) = keyring_entry(&url, &name).await {
+        secrets.push(latest);
+    }
+    let logout = tokio::time::timeout(WAIT, traced(&["logout"]).output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(code(&logout), 0, "{}", text(&logout.stderr));
+
+    let watch_stderr = text(&watch_stderr);
+    // Proof the search covers real trace output, not a quiet run.
+    assert!(
+        watch_stderr.contains("TRACE") && text(&login.stderr).contains("TRACE"),
+        "trace logging was on"
+    );
+    let outputs = [
+        ("login stdout", text(&login.stdout)),
+        ("login stderr", text(&login.stderr)),
+        ("watch stdout", seen.join("\n")),
+        ("watch stderr", watch_stderr),
+        ("logout stdout", text(&logout.stdout)),
+        ("logout stderr", text(&logout.stderr)),
+    ];
+    let files = all_files(cli.config.path())
+        .into_iter()
+        .map(|(path, bytes)| (path, text(&bytes)));
+    let mut needles = vec![PASSWORD.to_owned(), PASSWORD.replace(' ', "%20")];
+    needles.push(PASSWORD.replace(' ', "+"));
+    needles.extend(secrets.iter().map(|s| s.expose().to_owned()));
+    for (place, haystack) in outputs
+        .into_iter()
+        .map(|(place, text)| (place.to_owned(), text))
+        .chain(files)
+    {
+        assert!(!haystack.contains("eyJ"), "a JWT in {place}");
+        for needle in &needles {
+            assert!(!haystack.contains(needle.as_str()), "a secret in {place}");
+        }
+    }
+}
