@@ -109,8 +109,8 @@ pub enum AuthError {
         /// What was wrong (never the body itself).
         reason: String,
     },
-    /// A body over its cap: [`MAX_BODY_BYTES`], or the one given to [`AbsClient::get_json_within`].
-    #[error("the server's reply is larger than this client reads")]
+    /// A body over [`MAX_BODY_BYTES`].
+    #[error("the server's reply is larger than {} MiB", MAX_BODY_BYTES / (1024 * 1024))]
     TooLarge,
     /// The keyring refused to store or read the credential.
     #[error(transparent)]
@@ -449,22 +449,11 @@ impl AbsClient {
         path: &str,
         token: &Secret,
     ) -> Result<T, AuthError> {
-        self.get_json_within(path, token, MAX_BODY_BYTES).await
-    }
-
-    /// [`get_json`](Self::get_json) with its own body cap, for a reply that is legitimately big
-    /// and whose model reads it into bounded lists (`/api/users/online` on a crowded server).
-    pub async fn get_json_within<T: serde::de::DeserializeOwned>(
-        &self,
-        path: &str,
-        token: &Secret,
-        max_bytes: usize,
-    ) -> Result<T, AuthError> {
         let request = self
             .http
             .get(self.url.rest(path))
             .bearer_auth(token.expose());
-        let reply = self.send_within(request, max_bytes).await?;
+        let reply = self.send(request).await?;
         if !reply.status.is_success() {
             return Err(common_failure(&reply));
         }
@@ -486,25 +475,16 @@ impl AbsClient {
 
     /// Sends a request and reads the whole body, refusing more than [`MAX_BODY_BYTES`].
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Reply, AuthError> {
-        self.send_within(request, MAX_BODY_BYTES).await
-    }
-
-    /// Sends a request and reads the whole body, refusing more than `max_bytes`.
-    async fn send_within(
-        &self,
-        request: reqwest::RequestBuilder,
-        max_bytes: usize,
-    ) -> Result<Reply, AuthError> {
         let mut response = request.send().await.map_err(transport_error)?;
         if response
             .content_length()
-            .is_some_and(|len| len > max_bytes as u64)
+            .is_some_and(|len| len > MAX_BODY_BYTES as u64)
         {
             return Err(AuthError::TooLarge);
         }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
-            if body.len() + chunk.len() > max_bytes {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
                 return Err(AuthError::TooLarge);
             }
             body.extend_from_slice(&chunk);

@@ -16,7 +16,7 @@ use abs_tray_core::auth::{
     AbsClient, AuthError, ServerVersion, TokenManager, discover, is_refresh_token, needs_refresh,
 };
 use abs_tray_core::config::{AuthKind, SettingsFile};
-use abs_tray_core::protocol::{MAX_LIST_LEN, UserType, UsersOnline};
+use abs_tray_core::protocol::UserType;
 use abs_tray_core::secret::Secret;
 use abs_tray_core::server_url::ServerUrl;
 use abs_tray_core::tls::TlsConfig;
@@ -444,46 +444,6 @@ async fn a_server_that_is_not_abs_is_recognised() {
             .unwrap_err(),
         AuthError::NotSetUp
     );
-}
-
-/// A `GET /api/users/online` reply listing 100,000 users (~12 MB).
-fn crowded_users_online(_request: &str) -> Vec<u8> {
-    let users: Vec<String> = (0..100_000)
-        .map(|i| {
-            format!(
-                r#"{{"id":"user-{i:06}","username":"Visitor {i}","type":"user","session":null,"lastSeen":null,"createdAt":0,"connections":1}}"#
-            )
-        })
-        .collect();
-    let body = format!(
-        r#"{{"usersOnline":[{}],"openSessions":[]}}"#,
-        users.join(",")
-    );
-    http("200 OK", "application/json", "", body.as_bytes())
-}
-
-#[tokio::test]
-async fn a_crowded_users_online_reply_is_read_only_under_its_own_cap() {
-    let (crowded, _) = fake_server(crowded_users_online).await;
-    let client = client(&url_of(crowded, ""));
-    let token = Secret::new("t");
-    // Over the general cap...
-    let err = client
-        .get_json::<UsersOnline>("/api/users/online", &token)
-        .await
-        .unwrap_err();
-    assert_eq!(err, AuthError::TooLarge);
-    // ...but within the 16 MiB the users list gets, and decoded into the capped list.
-    let online: UsersOnline = client
-        .get_json_within("/api/users/online", &token, 16 * 1024 * 1024)
-        .await
-        .unwrap();
-    assert_eq!(online.users_online.len(), MAX_LIST_LEN);
-    let err = client
-        .get_json_within::<UsersOnline>("/api/users/online", &token, 8 * 1024 * 1024)
-        .await
-        .unwrap_err();
-    assert_eq!(err, AuthError::TooLarge);
 }
 
 #[tokio::test]

@@ -4,14 +4,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::auth::{AuthError, MAX_BODY_BYTES};
+use crate::auth::AuthError;
 use crate::credentials::SignedIn;
 use crate::protocol::{LibraryItem, OpenSessions, TaskList, UsersOnline};
-
-/// Largest `GET /api/users/online` reply read: 100,000 users online is ~11 MB. Its model keeps
-/// at most [`MAX_LIST_LEN`](crate::protocol::MAX_LIST_LEN) users and sessions, read straight from
-/// the bytes, so the body itself is the cost; the socket already takes frames this big.
-pub(crate) const MAX_USERS_ONLINE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Why a REST read gave nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,15 +62,15 @@ impl<T: LiveRest> LiveRest for Arc<T> {
 
 impl LiveRest for SignedIn {
     async fn users_online(&self) -> Result<UsersOnline, RestError> {
-        get(self, "/api/users/online", MAX_USERS_ONLINE_BYTES).await
+        get(self, "/api/users/online").await
     }
 
     async fn open_sessions(&self) -> Result<OpenSessions, RestError> {
-        get(self, "/api/sessions/open", MAX_BODY_BYTES).await
+        get(self, "/api/sessions/open").await
     }
 
     async fn tasks(&self) -> Result<TaskList, RestError> {
-        get(self, "/api/tasks", MAX_BODY_BYTES).await
+        get(self, "/api/tasks").await
     }
 
     async fn item(&self, item_id: &str) -> Result<LibraryItem, RestError> {
@@ -87,28 +82,21 @@ impl LiveRest for SignedIn {
         {
             return Err(RestError::Failed("not a plain item id".into()));
         }
-        get(self, &format!("/api/items/{item_id}"), MAX_BODY_BYTES).await
+        get(self, &format!("/api/items/{item_id}")).await
     }
 }
 
-/// An authenticated GET of at most `max_bytes`; a 401 (token revoked or expired early) is retried
-/// once after a refresh.
+/// An authenticated GET; a 401 (token revoked or expired early) is retried once after a refresh.
 async fn get<T: serde::de::DeserializeOwned>(
     signed: &SignedIn,
     path: &str,
-    max_bytes: usize,
 ) -> Result<T, RestError> {
     let session = signed.session(false).await?;
     let client = signed.manager().client();
-    match client
-        .get_json_within(path, &session.access, max_bytes)
-        .await
-    {
+    match client.get_json(path, &session.access).await {
         Err(AuthError::Http { status: 401 }) => {
             let session = signed.session(true).await?;
-            Ok(client
-                .get_json_within(path, &session.access, max_bytes)
-                .await?)
+            Ok(client.get_json(path, &session.access).await?)
         }
         other => Ok(other?),
     }
