@@ -4,7 +4,9 @@
 //! it prints, Linux). Building a JSON tree of the frame first, as the socket once did, peaked at
 //! ~114 MiB here; reading the models from the text keeps the peak near the frame's own size.
 
-use abs_tray_core::protocol::{self, ServerEvent};
+use std::time::Instant;
+
+use abs_tray_core::protocol::{self, ServerEvent, UsersOnline};
 use abs_tray_core::socket::{self, Frame};
 
 /// Users in the generated `init`.
@@ -17,10 +19,9 @@ fn peak_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// The `42["init",{...}]` frame text, written directly so no JSON tree is built to make it.
-fn frame(users: usize) -> String {
-    let mut text = String::with_capacity(users * 120 + 100);
-    text.push_str(r#"42["init",{"userId":"root","username":"root","usersOnline":["#);
+/// Appends `users` presence entries, joined by commas, written directly so no JSON tree is built.
+fn push_users(text: &mut String, users: usize) {
+    text.reserve(users * 120);
     for i in 0..users {
         if i > 0 {
             text.push(',');
@@ -29,8 +30,22 @@ fn frame(users: usize) -> String {
             r#"{{"id":"user-{i:06}","username":"Visitor {i}","type":"user","session":null,"lastSeen":null,"createdAt":0,"connections":1}}"#
         ));
     }
+}
+
+/// The `42["init",{...}]` frame text.
+fn frame(users: usize) -> String {
+    let mut text = String::from(r#"42["init",{"userId":"root","username":"root","usersOnline":["#);
+    push_users(&mut text, users);
     text.push_str("]}]");
     text
+}
+
+/// The `GET /api/users/online` reply body, as the REST client holds it after reading.
+fn users_online_body(users: usize) -> Vec<u8> {
+    let mut text = String::from(r#"{"usersOnline":["#);
+    push_users(&mut text, users);
+    text.push_str(r#"],"openSessions":[]}"#);
+    text.into_bytes()
 }
 
 fn main() {
@@ -43,7 +58,9 @@ fn main() {
         return;
     };
     drop(text);
+    let started = Instant::now();
     let event = protocol::decode(&raw.name, &raw.args);
+    println!("init decoded in {:?}", started.elapsed());
     drop(raw);
     match event {
         Ok(ServerEvent::Init(init)) => println!(
@@ -53,4 +70,18 @@ fn main() {
         other => println!("unexpected: {other:?}"),
     }
     println!("VmHWM after decoding: {:?} KiB", peak_kib());
+    // What the REST client does with the same crowd from `GET /api/users/online`.
+    let body = users_online_body(USERS);
+    println!("users/online body: {} bytes", body.len());
+    let started = Instant::now();
+    match serde_json::from_slice::<UsersOnline>(&body) {
+        Ok(online) => println!(
+            "users/online kept {} users, decoded in {:?}",
+            online.users_online.len(),
+            started.elapsed()
+        ),
+        Err(err) => println!("users/online did not decode: {err}"),
+    }
+    drop(body);
+    println!("VmHWM after the REST reply: {:?} KiB", peak_kib());
 }

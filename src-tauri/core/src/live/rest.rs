@@ -33,6 +33,12 @@ impl From<AuthError> for RestError {
 /// The REST reads behind live state; implemented for [`SignedIn`].
 pub trait LiveRest: Send + Sync + 'static {
     /// `GET /api/users/online` (admins): presence with connection counts and open sessions.
+    ///
+    /// Read under the REST client's general 4 MiB cap, so on a server with tens of thousands of
+    /// users online it fails and presence comes from socket events alone. A bigger cap would cost
+    /// little memory (the reply is read into capped lists straight from the bytes) but would pull
+    /// and parse the whole reply on every poll while someone looks (every 5 s and on each
+    /// window focus), for the same 1,000 users the socket's `init` already gave.
     fn users_online(&self) -> impl Future<Output = Result<UsersOnline, RestError>> + Send;
     /// `GET /api/sessions/open` (admins): open sessions with their owners' names.
     fn open_sessions(&self) -> impl Future<Output = Result<OpenSessions, RestError>> + Send;
