@@ -5,12 +5,16 @@
 //! owner and no service directories, so nothing can be auto-activated), watches it with
 //! `dbus-monitor`, and runs the real work in a child process pointed at that bus, so neither the
 //! bus address nor the tracing subscriber leaks into other tests.
+//!
+//! A second pair of tests goes on from there: dunst starts on that bus later, and later still the
+//! bus itself restarts; delivery uses the server once it answers and reconnects to the new bus.
 #![allow(
     clippy::unwrap_used,
     reason = "helpers outside #[test] fns are test code too: a panic is a test failure"
 )]
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
@@ -47,7 +51,7 @@ struct EmptyBus {
     /// Its address, as clients use it.
     address: String,
     /// Holds the config file and the socket.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl EmptyBus {
@@ -77,8 +81,18 @@ impl EmptyBus {
             ),
         )
         .unwrap();
+        let (daemon, address) = Self::spawn(dir.path());
+        Self {
+            daemon,
+            address,
+            dir,
+        }
+    }
+
+    /// Starts `dbus-daemon` with the config in `dir`; returns it once it listens.
+    fn spawn(dir: &Path) -> (Child, String) {
         let mut daemon = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", config.display()))
+            .arg(format!("--config-file={}", dir.join("bus.conf").display()))
             .args(["--nofork", "--print-address=1"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -94,11 +108,23 @@ impl EmptyBus {
             address.starts_with("unix:"),
             "dbus-daemon printed {address:?}"
         );
-        Self {
-            daemon,
-            address,
-            _dir: dir,
-        }
+        (daemon, address)
+    }
+
+    /// Kills the bus, which ends every connection to it, and starts a new one at the same
+    /// address, as a restarted session bus would be.
+    fn restart(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        // The old daemon leaves its socket file behind; the new one must bind the same path.
+        let _ = std::fs::remove_file(self.dir.path().join("bus"));
+        let (daemon, address) = Self::spawn(self.dir.path());
+        assert_eq!(
+            address.split(',').next(),
+            self.address.split(',').next(),
+            "same socket"
+        );
+        self.daemon = daemon;
     }
 }
 
@@ -364,4 +390,249 @@ async fn child_without_a_notification_daemon() {
         "the delivery thread drained its queue and ended"
     );
     println!("CHILD-CHECKED");
+}
+
+/// Set to this in the child process of [`a_late_daemon_and_a_restarted_bus_are_used`].
+const RECOVERY: &str = "recovery";
+/// That child test's name, for `--exact`.
+const RECOVERY_CHILD_TEST: &str = "child_through_an_outage_and_a_bus_restart";
+
+/// dunst on a private bus; killed on drop.
+struct Dunst(Child);
+
+impl Dunst {
+    /// Starts dunst on the bus at `address` (the session's display and dunstrc) and returns once
+    /// it owns the notification name.
+    fn start(address: &str) -> Self {
+        // Owned by the guard at once, so a failed wait below still kills it.
+        let dunst = Self(
+            Command::new("dunst")
+                .env("DBUS_SESSION_BUS_ADDRESS", address)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("dunst is installed"),
+        );
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let reply = Command::new("dbus-send")
+                .arg(format!("--bus={address}"))
+                .args([
+                    "--print-reply",
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    "string:org.freedesktop.Notifications",
+                ])
+                .output()
+                .unwrap();
+            if String::from_utf8_lossy(&reply.stdout).contains("boolean true") {
+                return dunst;
+            }
+            assert!(Instant::now() < deadline, "dunst owned the name in time");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Dunst {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs dunstctl against the bus at `address`; returns its output.
+fn dunstctl(address: &str, args: &[&str]) -> String {
+    let out = Command::new("dunstctl")
+        .env("DBUS_SESSION_BUS_ADDRESS", address)
+        .args(args)
+        .output()
+        .expect("dunstctl runs");
+    assert!(
+        out.status.success(),
+        "dunstctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Polls until dunst on `address` shows `count` popups; false after `within`.
+fn displayed(address: &str, count: usize, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if dunstctl(address, &["count", "displayed"]).parse::<usize>() == Ok(count) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Asks the child to show a popup titled `title`.
+fn show(commands: &mut std::process::ChildStdin, title: &str) {
+    use std::io::Write;
+    writeln!(commands, "{title}").unwrap();
+}
+
+/// Lines of a child's output stream, read on a thread of their own.
+fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
+/// Waits for a line containing `wanted`; fails the test after [`WAIT`].
+fn expect_line(lines: &mpsc::Receiver<String>, wanted: &str) -> String {
+    loop {
+        let line = lines
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("a line with {wanted:?} within {WAIT:?}"));
+        if line.contains(wanted) {
+            return line;
+        }
+    }
+}
+
+#[test]
+fn a_late_daemon_and_a_restarted_bus_are_used() {
+    assert!(
+        std::env::var_os("ABS_TRAY_DESKTOP_SESSION").is_some(),
+        "run through scripts/desktop-session.sh (dunst needs its display)"
+    );
+    let mut bus = EmptyBus::start();
+    // Without the guid: a client checks it, and the restarted bus has a new one.
+    let address = bus.address.split(',').next().unwrap().to_owned();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", RECOVERY_CHILD_TEST, "--ignored", "--nocapture"])
+        .env(CHILD_ENV, RECOVERY)
+        .env("DBUS_SESSION_BUS_ADDRESS", &address)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut commands = child.stdin.take().unwrap();
+    let stdout = lines_of(child.stdout.take().unwrap());
+    let stderr = lines_of(child.stderr.take().unwrap());
+
+    // Nothing answers yet: the popup is dropped with the one warning.
+    show(&mut commands, "before");
+    let mut log = vec![expect_line(&stderr, WARNING)];
+
+    // dunst starts. The first popup may go out before delivery knows what it supports (so
+    // without actions); its answer makes delivery ask, and the next popup is clickable.
+    let dunst = Dunst::start(&address);
+    show(&mut commands, "first");
+    assert!(displayed(&address, 1, WAIT), "dunst showed the first popup");
+    dunstctl(&address, &["close-all"]);
+    show(&mut commands, "second");
+    assert!(
+        displayed(&address, 1, WAIT),
+        "dunst showed the second popup"
+    );
+    dunstctl(&address, &["action", "0"]);
+    assert_eq!(
+        expect_line(&stdout, "OPENED "),
+        "OPENED https://abs.example/item/second"
+    );
+
+    // The bus restarts (every connection to it ends) and dunst with it.
+    drop(dunst);
+    bus.restart();
+    let _dunst = Dunst::start(&address);
+    // Delivery notices the closed connection at its next popup and opens a new one. Should it
+    // only notice by the failing call, that popup is lost: repeat until one is shown.
+    let mut shown = false;
+    for _ in 0..20 {
+        show(&mut commands, "after restart");
+        if displayed(&address, 1, Duration::from_millis(500)) {
+            shown = true;
+            break;
+        }
+    }
+    assert!(shown, "a popup reached dunst on the restarted bus");
+    dunstctl(&address, &["close-all"]);
+    assert!(displayed(&address, 0, WAIT), "dunst closed them");
+    show(&mut commands, "third");
+    assert!(displayed(&address, 1, WAIT), "dunst showed the third popup");
+    dunstctl(&address, &["action", "0"]);
+    assert_eq!(
+        expect_line(&stdout, "OPENED "),
+        "OPENED https://abs.example/item/third"
+    );
+
+    // Closing its input ends the child; it must not hang on a delivery thread.
+    drop(commands);
+    let pid = child.id();
+    let (tx, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let Ok(status) = done.recv_timeout(WAIT) else {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        panic!("the child did not end within {WAIT:?} of its input");
+    };
+    let status = status.unwrap();
+    log.extend(stderr.try_iter());
+    assert!(status.success(), "child failed: {log:#?}");
+    let loud: Vec<&String> = log
+        .iter()
+        .filter(|line| matches!(line.split_whitespace().nth(1), Some("WARN" | "ERROR")))
+        .collect();
+    assert!(
+        !loud.is_empty() && loud.iter().all(|line| line.contains(WARNING)),
+        "only the outage warning: {loud:#?}"
+    );
+}
+
+/// Prints what a click opens, for the parent to read.
+struct Printer;
+
+impl Opener for Printer {
+    fn open_url(&self, url: &str) {
+        println!("OPENED {url}");
+    }
+    fn open_window(&self) {
+        println!("OPENED window");
+    }
+}
+
+/// The body of [`a_late_daemon_and_a_restarted_bus_are_used`], run only in its child process:
+/// shows a popup for each line on stdin (its title; the page is named after it) until stdin ends.
+#[test]
+#[ignore = "run by a_late_daemon_and_a_restarted_bus_are_used in a child process"]
+fn child_through_an_outage_and_a_bus_restart() {
+    if std::env::var(CHILD_ENV).as_deref() != Ok(RECOVERY) {
+        return;
+    }
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .init();
+    let delivery = Delivery::start(AppIdentity::default(), Arc::new(Printer));
+    for title in std::io::stdin().lines().map_while(Result::ok) {
+        delivery.show(Popup {
+            open_url: Some(format!(
+                "https://abs.example/item/{}",
+                title.replace(' ', "-")
+            )),
+            title,
+            body: "<b>Alice</b> & Bob".into(),
+            urgency: Urgency::Normal,
+            image: None,
+        });
+    }
 }
