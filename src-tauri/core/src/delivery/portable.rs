@@ -8,9 +8,10 @@
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, mpsc};
 
-use super::{AppIdentity, OPEN_WINDOW_ACTION, Opener, Popup, Urgency, act, escape_markup};
+use super::{AppIdentity, OPEN_WINDOW_ACTION, Opener, Popup, escape_markup};
 
 /// How many popups may wait for a click at once; each holds a thread and a D-Bus connection.
+#[cfg(all(unix, not(target_os = "macos")))]
 const MAX_WAITING: usize = 16;
 
 /// What the notification server can do, asked once.
@@ -97,9 +98,9 @@ fn build(identity: &AppIdentity, popup: &Popup, caps: Capabilities) -> notify_ru
                 identity.desktop_entry.clone(),
             ))
             .urgency(match popup.urgency {
-                Urgency::Low => notify_rust::Urgency::Low,
-                Urgency::Normal => notify_rust::Urgency::Normal,
-                Urgency::Critical => notify_rust::Urgency::Critical,
+                super::Urgency::Low => notify_rust::Urgency::Low,
+                super::Urgency::Normal => notify_rust::Urgency::Normal,
+                super::Urgency::Critical => notify_rust::Urgency::Critical,
             });
         if let Some(image) = popup.image.as_ref().and_then(|p| p.to_str()) {
             notification.hint(notify_rust::Hint::ImagePath(image.to_owned()));
@@ -132,7 +133,8 @@ fn wait_for_click(
     let spawned = thread::Builder::new()
         .name("abs-tray-popup".into())
         .spawn(move || {
-            handle.wait_for_action(|action| act(opener.as_ref(), action, open_url.as_deref()));
+            handle
+                .wait_for_action(|action| super::act(opener.as_ref(), action, open_url.as_deref()));
             waiter.fetch_sub(1, Ordering::SeqCst);
         });
     if spawned.is_err() {
