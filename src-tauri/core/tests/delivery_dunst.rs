@@ -7,26 +7,10 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use abs_tray_core::delivery::{AppIdentity, Delivery, Opener, Popup, Urgency};
+use abs_tray_core::delivery::{AppIdentity, Delivery, Popup, Urgency};
+use dunst::{Recorder, dunstctl, require_session};
 
-/// Records what a click asked to open.
-struct Recorder(Mutex<mpsc::Sender<String>>);
-
-impl Opener for Recorder {
-    fn open_url(&self, url: &str) {
-        let _ = self.0.lock().unwrap().send(url.to_owned());
-    }
-    fn open_window(&self) {
-        let _ = self.0.lock().unwrap().send("window".to_owned());
-    }
-}
-
-fn require_session() {
-    assert!(
-        std::env::var_os("ABS_TRAY_DESKTOP_SESSION").is_some(),
-        "run through scripts/desktop-session.sh (make test does)"
-    );
-}
+mod dunst;
 
 /// Starts dbus-monitor and returns a receiver of its lines.
 fn monitor_notify() -> (std::process::Child, mpsc::Receiver<String>) {
@@ -69,19 +53,6 @@ fn wait_for_notify(lines: &mpsc::Receiver<String>, marker: &str) -> Vec<String> 
         }
         call.push(line);
     }
-}
-
-fn dunstctl(args: &[&str]) -> String {
-    let out = Command::new("dunstctl")
-        .args(args)
-        .output()
-        .expect("dunstctl runs");
-    assert!(
-        out.status.success(),
-        "dunstctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

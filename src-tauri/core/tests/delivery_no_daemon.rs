@@ -25,6 +25,9 @@ use abs_tray_core::happening::Happening;
 use abs_tray_core::notifier::{self, Outputs};
 use abs_tray_core::policy::{Decision, Link, Outcome, PolicySettings};
 use abs_tray_core::server_url::ServerUrl;
+use dunst::dunstctl_on;
+
+mod dunst;
 
 /// Set in the child process of [`no_daemon_is_logged_once_and_nothing_loops`].
 const CHILD_ENV: &str = "ABS_TRAY_NO_DAEMON_TEST_CHILD";
@@ -442,26 +445,11 @@ impl Drop for Dunst {
     }
 }
 
-/// Runs dunstctl against the bus at `address`; returns its output.
-fn dunstctl(address: &str, args: &[&str]) -> String {
-    let out = Command::new("dunstctl")
-        .env("DBUS_SESSION_BUS_ADDRESS", address)
-        .args(args)
-        .output()
-        .expect("dunstctl runs");
-    assert!(
-        out.status.success(),
-        "dunstctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 /// Polls until dunst on `address` shows `count` popups; false after `within`.
 fn displayed(address: &str, count: usize, within: Duration) -> bool {
     let deadline = Instant::now() + within;
     loop {
-        if dunstctl(address, &["count", "displayed"]).parse::<usize>() == Ok(count) {
+        if dunstctl_on(Some(address), &["count", "displayed"]).parse::<usize>() == Ok(count) {
             return true;
         }
         if Instant::now() >= deadline {
@@ -534,13 +522,13 @@ fn a_late_daemon_and_a_restarted_bus_are_used() {
     let dunst = Dunst::start(&address);
     show(&mut commands, "first");
     assert!(displayed(&address, 1, WAIT), "dunst showed the first popup");
-    dunstctl(&address, &["close-all"]);
+    dunstctl_on(Some(&address), &["close-all"]);
     show(&mut commands, "second");
     assert!(
         displayed(&address, 1, WAIT),
         "dunst showed the second popup"
     );
-    dunstctl(&address, &["action", "0"]);
+    dunstctl_on(Some(&address), &["action", "0"]);
     assert_eq!(
         expect_line(&stdout, "OPENED "),
         "OPENED https://abs.example/item/second"
@@ -561,11 +549,11 @@ fn a_late_daemon_and_a_restarted_bus_are_used() {
         }
     }
     assert!(shown, "a popup reached dunst on the restarted bus");
-    dunstctl(&address, &["close-all"]);
+    dunstctl_on(Some(&address), &["close-all"]);
     assert!(displayed(&address, 0, WAIT), "dunst closed them");
     show(&mut commands, "third");
     assert!(displayed(&address, 1, WAIT), "dunst showed the third popup");
-    dunstctl(&address, &["action", "0"]);
+    dunstctl_on(Some(&address), &["action", "0"]);
     assert_eq!(
         expect_line(&stdout, "OPENED "),
         "OPENED https://abs.example/item/third"

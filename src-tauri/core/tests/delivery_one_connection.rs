@@ -14,7 +14,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use abs_tray_core::delivery::{AppIdentity, Delivery, Opener, Popup, Urgency};
+use abs_tray_core::delivery::{AppIdentity, Delivery, Popup, Urgency};
+use dunst::{Recorder, dunstctl, require_session};
+
+mod dunst;
 
 /// How many popups the test shows at once (dunst shows all of them: `timeout = 0`).
 const POPUPS: usize = 20;
@@ -24,18 +27,6 @@ const CLICKS: usize = 6;
 const WAIT: Duration = Duration::from_secs(10);
 /// The app name of this test's popups, so the monitor ignores anyone else's.
 const APP: &str = "ABS Tray one connection";
-
-/// Records what each click asked to open.
-struct Recorder(Mutex<mpsc::Sender<String>>);
-
-impl Opener for Recorder {
-    fn open_url(&self, url: &str) {
-        let _ = self.0.lock().unwrap().send(url.to_owned());
-    }
-    fn open_window(&self) {
-        let _ = self.0.lock().unwrap().send("window".to_owned());
-    }
-}
 
 /// One `Notify` call as dbus-monitor saw it.
 #[derive(Debug)]
@@ -108,20 +99,6 @@ impl Drop for Monitor {
     }
 }
 
-/// Runs dunstctl and returns its output; fails the test if it fails.
-fn dunstctl(args: &[&str]) -> String {
-    let out = Command::new("dunstctl")
-        .args(args)
-        .output()
-        .expect("dunstctl runs");
-    assert!(
-        out.status.success(),
-        "dunstctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 /// How many popups dunst shows now.
 fn displayed() -> usize {
     dunstctl(&["count", "displayed"]).parse().unwrap()
@@ -165,10 +142,7 @@ fn target(i: usize) -> String {
 
 #[test]
 fn many_popups_share_one_connection_and_each_click_reaches_the_opener() {
-    assert!(
-        std::env::var_os("ABS_TRAY_DESKTOP_SESSION").is_some(),
-        "run through scripts/desktop-session.sh (make test does)"
-    );
+    require_session();
     let monitor = Monitor::start();
     let (clicks_tx, clicks) = mpsc::channel();
     let delivery = Delivery::start(
