@@ -218,6 +218,8 @@ pub fn run() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,abs_sim=warn")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal; a log redirected to a file stays greppable.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .finish()
         .with(abs_tray_core::logging::without_raw_traffic())
         .init();

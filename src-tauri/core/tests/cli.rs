@@ -745,6 +745,10 @@ async fn trace_logs_of_login_watch_and_logout_hold_no_secret() {
         watch_stderr.contains("TRACE") && text(&login.stderr).contains("TRACE"),
         "trace logging was on"
     );
+    assert!(
+        !watch_stderr.contains('\x1b'),
+        "no colour codes in a log that is not a terminal"
+    );
     let outputs = [
         ("login stdout", text(&login.stdout)),
         ("login stderr", text(&login.stderr)),
