@@ -303,6 +303,15 @@ impl Drop for Witness {
     }
 }
 
+/// A child's log: info and up, plain text on stderr, where the parent test reads it.
+fn log_plain_to_stderr() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .init();
+}
+
 /// The body of [`no_daemon_is_logged_once_and_nothing_loops`], run only in its child process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run by no_daemon_is_logged_once_and_nothing_loops in a child process"]
@@ -310,11 +319,7 @@ async fn child_without_a_notification_daemon() {
     if std::env::var(CHILD_ENV).as_deref() != Ok("no-daemon") {
         return;
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .init();
+    log_plain_to_stderr();
 
     let (witness_tx, witness) = mpsc::channel();
     let delivery = Delivery::start(AppIdentity::default(), Arc::new(Witness(witness_tx)));
@@ -605,11 +610,7 @@ fn child_through_an_outage_and_a_bus_restart() {
     if std::env::var(CHILD_ENV).as_deref() != Ok(RECOVERY) {
         return;
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .init();
+    log_plain_to_stderr();
     let delivery = Delivery::start(AppIdentity::default(), Arc::new(Printer));
     for title in std::io::stdin().lines().map_while(Result::ok) {
         delivery.show(Popup {
