@@ -38,12 +38,6 @@ impl RawArg {
     }
 }
 
-impl From<Box<RawValue>> for RawArg {
-    fn from(raw: Box<RawValue>) -> Self {
-        Self(raw)
-    }
-}
-
 impl From<&RawValue> for RawArg {
     fn from(raw: &RawValue) -> Self {
         Self(raw.to_owned())
@@ -76,12 +70,6 @@ impl Eq for RawArg {}
 impl fmt::Debug for RawArg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Shown as the JSON itself, as a `Value` would be; callers shorten what they log.
-        f.write_str(self.json())
-    }
-}
-
-impl fmt::Display for RawArg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.json())
     }
 }
