@@ -50,12 +50,23 @@ fn unique(prefix: &str) -> String {
 /// The binary with its own configuration folder.
 struct Cli {
     config: tempfile::TempDir,
+    /// `ABS_TRAY_LOG` for every command; none (the default level) unless set.
+    log: Option<&'static str>,
 }
 
 impl Cli {
     fn new() -> Self {
         Self {
             config: tempfile::tempdir().unwrap(),
+            log: None,
+        }
+    }
+
+    /// Every command logs at `ABS_TRAY_LOG=trace`.
+    fn traced() -> Self {
+        Self {
+            log: Some("trace"),
+            ..Self::new()
         }
     }
 
@@ -69,6 +80,9 @@ impl Cli {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        if let Some(level) = self.log {
+            command.env("ABS_TRAY_LOG", level);
+        }
         command
     }
 
@@ -674,34 +688,11 @@ async fn trace_logs_of_login_watch_and_logout_hold_no_secret() {
     require_desktop_session();
     let name = unique("trace");
     let (sim, url) = sim_with_user(&name, true).await;
-    let cli = Cli::new();
-    let traced = |args: &[&str]| {
-        let mut command = cli.command(args);
-        command.env("ABS_TRAY_LOG", "trace");
-        command
-    };
-    let mut login = traced(&[
-        "login",
-        &sim.base_url(),
-        "--username",
-        &name,
-        "--password-stdin",
-    ]);
-    let mut child = login.stdin(Stdio::piped()).spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .await
-        .unwrap();
-    drop(stdin);
-    let login = tokio::time::timeout(WAIT, child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(code(&login), 0, "{}", text(&login.stderr));
+    let cli = Cli::traced();
+    let login = cli.login(&sim, &name).await;
     let mut secrets = vec![keyring_entry(&url, &name).await.unwrap()];
 
-    let mut child = traced(&["watch", "--json"]).spawn().unwrap();
+    let mut child = cli.command(&["watch", "--json"]).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let stderr = tokio::spawn(async move {
         let mut all = Vec::new();
@@ -733,10 +724,7 @@ async fn trace_logs_of_login_watch_and_logout_hold_no_secret() {
     if let Some(latest) = keyring_entry(&url, &name).await {
         secrets.push(latest);
     }
-    let logout = tokio::time::timeout(WAIT, traced(&["logout"]).output())
-        .await
-        .unwrap()
-        .unwrap();
+    let logout = cli.run(&["logout"], None).await;
     assert_eq!(code(&logout), 0, "{}", text(&logout.stderr));
 
     let watch_stderr = text(&watch_stderr);
