@@ -269,7 +269,8 @@ impl Link {
         popup: &Popup,
         now: Instant,
     ) -> zbus::Result<()> {
-        if self.caps.is_none() && self.ask.ready(now) {
+        let asked = self.caps.is_none() && self.ask.ready(now);
+        if asked {
             self.ask_capabilities(now)?;
         }
         let features = self
@@ -308,8 +309,9 @@ impl Link {
             }
             Err(err) => tracing::debug!(%err, "Notify answered without an id; popup not clickable"),
         }
-        if self.caps.as_ref().is_none_or(|caps| caps.server != server) {
-            // A server came (back) or replaced the old one: learn what it supports, once.
+        if !asked && self.caps.as_ref().is_none_or(|caps| caps.server != server) {
+            // A server came (back) or replaced the old one: learn what it supports, once. Not
+            // when it was just asked: a failed answer waits for its retry step.
             self.ask = Backoff::default();
             self.ask_capabilities(now)?;
         }
