@@ -56,9 +56,9 @@ pub struct AppOptions {
 pub struct SignInForm {
     /// The server's address as typed.
     pub server: String,
-    /// The user name (ignored with an API key, which names its user).
+    /// The user name; absent (`null`) with an API key, which names its user.
     #[serde(default)]
-    pub username: String,
+    pub username: Option<String>,
     /// The password; one-way: [`Secret`] neither serializes nor prints.
     #[serde(default)]
     pub password: Option<Secret>,
@@ -90,7 +90,7 @@ impl SignInForm {
         {
             return Ok(Credential::ApiKey(key));
         }
-        let username = self.username.trim();
+        let username = self.username.as_deref().unwrap_or_default().trim();
         match self.password.as_ref().filter(|p| !p.expose().is_empty()) {
             Some(password) if !username.is_empty() => {
                 Ok(Credential::Password { username, password })

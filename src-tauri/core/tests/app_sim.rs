@@ -456,9 +456,11 @@ async fn an_api_key_names_its_user_and_stays_in_the_store_only() {
     let sim = sim().await;
     let h = Harness::new();
     let key = api_key_for_alice(&sim).await;
+    // Exactly what the window's form sends in API-key mode (ui/js/signin.js).
     let form: SignInForm = serde_json::from_value(json!({
         "server": sim.base_url(),
-        "username": "",
+        "username": null,
+        "password": null,
         "apiKey": key,
     }))
     .unwrap();
