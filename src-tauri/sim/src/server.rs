@@ -246,6 +246,39 @@ async fn numeric_engine_error(resp: Response) -> Response {
     Response::from_parts(parts, Body::from(fixed))
 }
 
+/// True for a `transport=websocket` request that node would not treat as an upgrade: it lacks
+/// `Upgrade: websocket` or the `upgrade` token in `Connection` (what a reverse proxy that drops
+/// them sends). engineioxide upgrades on `Sec-WebSocket-Key` alone; engine.io refuses it.
+fn websocket_not_upgraded(req: &Request) -> bool {
+    let wants_websocket = req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .any(|pair| pair == "transport=websocket");
+    if !wants_websocket {
+        return false;
+    }
+    let has_token = |name: header::HeaderName, token: &str| {
+        req.headers().get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    !(has_token(header::UPGRADE, "websocket") && has_token(header::CONNECTION, "upgrade"))
+}
+
+/// engine.io's `abortRequest(res, BAD_REQUEST)`.
+fn engine_bad_request() -> Response {
+    let mut resp = Response::new(Body::from(r#"{"code":3,"message":"Bad request"}"#));
+    *resp.status_mut() = StatusCode::BAD_REQUEST;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
 /// The Socket.IO server's `cors: {origin: '*', methods: ['GET','POST']}`: the preflight answer.
 fn engine_preflight(req: &Request) -> Response {
     let mut resp = Response::new(Body::empty());
@@ -270,7 +303,7 @@ fn engine_preflight(req: &Request) -> Response {
 }
 
 /// The outermost layer: base-path rewrite before routing, the per-path request count; for
-/// engine.io requests CORS and numeric error codes.
+/// engine.io requests CORS, numeric error codes and the refusal of un-upgraded websockets.
 async fn outer(State(core): State<CoreRef>, mut req: Request, next: Next) -> Response {
     strip_base_path(&mut req);
     *core
@@ -286,7 +319,11 @@ async fn outer(State(core): State<CoreRef>, mut req: Request, next: Next) -> Res
     if req.method() == Method::OPTIONS {
         return engine_preflight(&req);
     }
-    let mut resp = numeric_engine_error(next.run(req).await).await;
+    let mut resp = if websocket_not_upgraded(&req) {
+        engine_bad_request()
+    } else {
+        numeric_engine_error(next.run(req).await).await
+    };
     resp.headers_mut()
         .entry(header::ACCESS_CONTROL_ALLOW_ORIGIN)
         .or_insert(HeaderValue::from_static("*"));

@@ -359,3 +359,79 @@ async fn old_server_invalid_token_and_daily_logs() {
     s.emit("fetch_daily_logs", &[]);
     assert!(s.barrier().await.is_empty());
 }
+
+/// Sends one raw HTTP/1.1 request and returns the whole answer (the server closes after it).
+async fn raw_http(sim: &abs_sim::Sim, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(sim.addr()).await.unwrap();
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Read until the head and the announced body are in: the connection stays open (keep-alive).
+    loop {
+        let n = tokio::time::timeout(WAIT, tcp.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        answer.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&answer).to_string();
+        if n == 0 {
+            return text;
+        }
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head.lines().find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse::<usize>().unwrap())
+            });
+            if head.starts_with("HTTP/1.1 101") || length.is_some_and(|n| body.len() >= n) {
+                return text;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_websocket_request_without_upgrade_headers_is_refused_like_engine_io() {
+    let sim = start_default().await;
+    let host = sim.addr();
+    let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+    // What a reverse proxy without `proxy_set_header Upgrade/Connection` passes on.
+    let stripped = [
+        String::new(),
+        "Upgrade: websocket\r\n".to_string(),
+        "Connection: upgrade\r\n".to_string(),
+        "Connection: keep-alive\r\nUpgrade: websocket\r\n".to_string(),
+    ];
+    for (i, extra) in stripped.iter().enumerate() {
+        let answer = raw_http(
+            &sim,
+            &format!(
+                "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {host}\r\n{key}{extra}\r\n"
+            ),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 400 "), "case {i}: {answer}");
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "case {i}: {head}"
+        );
+        let body: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            body,
+            json!({"code": 3, "message": "Bad request"}),
+            "case {i}"
+        );
+    }
+    // The same request with both headers is upgraded (case-insensitive, token lists allowed).
+    let answer = raw_http(
+        &sim,
+        &format!(
+            "GET /audiobookshelf/socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {host}\r\n{key}Upgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 101 "), "{answer}");
+}
