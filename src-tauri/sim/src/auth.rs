@@ -293,6 +293,35 @@ pub(crate) fn revoke_user_tokens(st: &mut State, user_id: &str) {
     st.revoked_access.extend(mine.into_iter().map(|(j, _)| j));
 }
 
+/// `invalidateJwtSessionsForUser` (password change): ends every refresh session of the user
+/// except the one `current` (the request's `refresh_token` cookie) belongs to, which is rotated;
+/// returns its new refresh token. Access tokens already issued stay valid until they expire.
+pub(crate) fn end_other_sessions(
+    core: &Core,
+    st: &mut State,
+    user_id: &str,
+    current: Option<&str>,
+) -> Option<String> {
+    let keep = current.and_then(|token| {
+        st.db
+            .refresh_sessions
+            .iter()
+            .position(|s| s.user_id == user_id && s.refresh_token == token)
+    });
+    let rotated = keep.and_then(|idx| {
+        let token = issue_refresh(core, st, user_id).ok()?;
+        let session = &mut st.db.refresh_sessions[idx];
+        session.refresh_token = token.clone();
+        session.expires_at = now_ms() + millis(core.cfg.refresh_ttl);
+        Some((session.id.clone(), token))
+    });
+    let kept_id = rotated.as_ref().map(|(id, _)| id.clone());
+    st.db
+        .refresh_sessions
+        .retain(|s| s.user_id != user_id || Some(&s.id) == kept_id.as_ref());
+    rotated.map(|(_, token)| token)
+}
+
 /// What the auth rate limiter decided for one request.
 pub(crate) struct RateDecision {
     pub allowed: bool,
@@ -300,7 +329,8 @@ pub(crate) struct RateDecision {
     pub headers: Option<(u32, u32, u64)>,
 }
 
-/// express-rate-limit, fixed window per IP, shared by `/login` and `/auth/refresh`.
+/// express-rate-limit, fixed window per IP, shared by `/login`, `/auth/refresh` and
+/// `PATCH /api/me/password`.
 pub(crate) fn rate_limit(core: &Core, st: &mut State, ip: IpAddr) -> RateDecision {
     let max = core.cfg.auth_rate_limit;
     if max == 0 {

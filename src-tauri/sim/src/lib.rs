@@ -367,7 +367,8 @@ impl Sim {
         api::emit_log(&self.core, level, message);
     }
 
-    /// Ends the user's refresh sessions and invalidates their access tokens.
+    /// Ends the user's refresh sessions (what `POST /logout?allDevices=1` does) and makes their
+    /// access tokens fail at once, as if they had expired: a real server only waits for that.
     pub fn revoke_tokens(&self, user: &str) -> Result<(), SimError> {
         api::revoke_tokens(&self.core, user)
     }

@@ -339,6 +339,178 @@ async fn logout_invalidates_the_refresh_session() {
     assert_eq!(e.status, 401, "all devices logged out");
 }
 
+async fn patch_password(sim: &abs_sim::Sim, token: &str, body: serde_json::Value) -> Reply {
+    send(
+        client()
+            .patch(format!("{}/api/me/password", sim.base_url()))
+            .bearer_auth(token)
+            .json(&body),
+    )
+    .await
+}
+
+async fn refresh_with(sim: &abs_sim::Sim, refresh: &str) -> Reply {
+    send(
+        client()
+            .post(format!("{}/auth/refresh", sim.base_url()))
+            .header("x-refresh-token", refresh),
+    )
+    .await
+}
+
+/// Logs `user` in with `x-return-tokens`: (access, refresh).
+async fn signed_in(sim: &abs_sim::Sim, user: &str, pass: &str) -> (String, String) {
+    let r = login(sim, user, pass, true).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let token = |k: &str| r.body["user"][k].as_str().unwrap().to_string();
+    (token("accessToken"), token("refreshToken"))
+}
+
+/// True while `socket` is still authenticated: it gets the next admin message.
+async fn still_authenticated(sim: &abs_sim::Sim, socket: &mut Sio, text: &str) -> bool {
+    sim.admin_message(text);
+    socket.wait_arg("admin_message").await == text
+}
+
+#[tokio::test]
+async fn logout_on_all_devices_ends_refresh_sessions_only() {
+    let sim = start_default().await;
+    sim.add_user("alice", "pw", false).unwrap();
+    let (access, refresh) = signed_in(&sim, "alice", "pw").await;
+    let (other_access, other_refresh) = signed_in(&sim, "alice", "pw").await;
+    let bystander = sim.tokens("root").unwrap();
+    let mut socket = Sio::connect(&sim).await;
+    socket.auth(&access).await;
+
+    let r = send(
+        client()
+            .post(format!("{}/logout?allDevices=1", sim.base_url()))
+            .header("x-refresh-token", &refresh),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+
+    for dead in [&refresh, &other_refresh] {
+        let r = refresh_with(&sim, dead).await;
+        assert_eq!(
+            (r.status, r.body),
+            (401, json!({"error": "Invalid refresh token"}))
+        );
+    }
+    assert_eq!(
+        refresh_with(&sim, &bystander.refresh_token).await.status,
+        200,
+        "other users keep theirs"
+    );
+    // Access tokens live on until they expire; the socket stays authenticated.
+    for alive in [&access, &other_access] {
+        assert_eq!(get(&sim, "/api/me", alive).await.status, 200);
+    }
+    assert!(still_authenticated(&sim, &mut socket, "after logout").await);
+    let mut fresh = Sio::connect(&sim).await;
+    assert_eq!(fresh.auth(&other_access).await["username"], "alice");
+}
+
+#[tokio::test]
+async fn a_password_change_ends_refresh_sessions_only() {
+    let sim = start_default().await;
+    sim.add_user("alice", "pw", false).unwrap();
+    let (access, refresh) = signed_in(&sim, "alice", "pw").await;
+    let other = sim.tokens("alice").unwrap();
+    let mut socket = Sio::connect(&sim).await;
+    socket.auth(&access).await;
+
+    // Refusals change nothing.
+    let refusals = [
+        (
+            json!({"password": "wrong", "newPassword": "pw2"}),
+            "Invalid password",
+        ),
+        (
+            json!({"password": "pw"}),
+            "Missing or invalid password or new password",
+        ),
+        (
+            json!({"password": 1, "newPassword": "pw2"}),
+            "Missing or invalid password or new password",
+        ),
+        (
+            json!({"password": "pw", "newPassword": ""}),
+            "Invalid new password - Only root can have an empty password",
+        ),
+    ];
+    for (body, error) in refusals {
+        let r = patch_password(&sim, &access, body.clone()).await;
+        assert_eq!((r.status, r.text.as_str()), (400, error), "{body}");
+    }
+    let r = send(
+        client()
+            .patch(format!("{}/api/me/password", sim.base_url()))
+            .json(&json!({"password": "pw", "newPassword": "pw2"})),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(refresh_with(&sim, &other.refresh_token).await.status, 200);
+
+    let (access, refresh) = {
+        let r = refresh_with(&sim, &refresh).await;
+        let token = |k: &str| r.body["user"][k].as_str().unwrap().to_string();
+        (token("accessToken"), token("refreshToken"))
+    };
+    let r = patch_password(
+        &sim,
+        &access,
+        json!({"password": "pw", "newPassword": "pw2"}),
+    )
+    .await;
+    assert_eq!((r.status, r.text.as_str()), (200, "OK"));
+    assert!(
+        r.set_cookie().is_none(),
+        "no session of this request to keep"
+    );
+
+    for dead in [&refresh, &other.refresh_token] {
+        let r = refresh_with(&sim, dead).await;
+        assert_eq!(
+            (r.status, r.body),
+            (401, json!({"error": "Invalid refresh token"}))
+        );
+    }
+    assert_eq!(
+        get(&sim, "/api/me", &access).await.status,
+        200,
+        "the access token lives on"
+    );
+    assert!(still_authenticated(&sim, &mut socket, "after the password change").await);
+    assert_eq!(login(&sim, "alice", "pw", true).await.status, 401);
+    assert_eq!(login(&sim, "alice", "pw2", true).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_password_change_from_the_browser_keeps_its_own_session() {
+    let sim = start_default().await;
+    sim.add_user("alice", "pw", false).unwrap();
+    let r = login(&sim, "alice", "pw", false).await;
+    let cookie = r.cookie_token().unwrap();
+    let access = r.body["user"]["accessToken"].as_str().unwrap().to_string();
+    let other = sim.tokens("alice").unwrap();
+    let r = send(
+        client()
+            .patch(format!("{}/api/me/password", sim.base_url()))
+            .bearer_auth(&access)
+            .header("cookie", format!("refresh_token={cookie}"))
+            .json(&json!({"password": "pw", "newPassword": "pw2"})),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let rotated = r.cookie_token().expect("the browser's session is rotated");
+    assert_ne!(rotated, cookie);
+    assert_eq!(refresh_with(&sim, &rotated).await.status, 200);
+    for dead in [&cookie, &other.refresh_token] {
+        assert_eq!(refresh_with(&sim, dead).await.status, 401);
+    }
+}
+
 #[tokio::test]
 async fn auth_endpoints_are_rate_limited_per_ip() {
     let sim = start(SimConfig {
@@ -354,13 +526,32 @@ async fn auth_endpoints_are_rate_limited_per_ip() {
     assert_eq!(r.headers["ratelimit-remaining"], "0");
     let r = login(&sim, "root", "root", false).await;
     assert_eq!(r.status, 429);
-    assert_eq!(
-        r.body,
-        json!({"error": "Too many authentication attempts, please try again later."})
-    );
+    assert_eq!(r.body, json!({"error": "Too many authentication requests"}));
+    assert_eq!(r.headers["ratelimit-remaining"], "0");
     assert!(r.headers.contains_key("retry-after"));
-    // Other endpoints are not limited.
+    let r = send(client().post(format!("{}/auth/refresh", sim.base_url()))).await;
+    assert_eq!(
+        (r.status, r.body),
+        (429, json!({"error": "Too many authentication requests"}))
+    );
+    // A password change counts too (after its authentication, like the real ApiRouter).
     let t = sim.tokens("root").unwrap();
+    let r = patch_password(
+        &sim,
+        &t.access_token,
+        json!({"password": "root", "newPassword": "x"}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body),
+        (429, json!({"error": "Too many authentication requests"}))
+    );
+    assert_eq!(
+        login(&sim, "root", "root", false).await.status,
+        429,
+        "root's password unchanged"
+    );
+    // Other endpoints are not limited.
     assert_eq!(get(&sim, "/api/me", &t.access_token).await.status, 200);
 }
 

@@ -48,8 +48,9 @@ pub(super) async fn ping(State(core): State<CoreRef>) -> Response {
     http::json(StatusCode::OK, &json!({"success": true}))
 }
 
-/// The rate limiter of `/login` and `/auth/refresh`: `Err` is the 429 answer.
-fn rate_limited(
+/// The auth rate limiter (`/login`, `/auth/refresh`, `PATCH /api/me/password`) for the request
+/// `endpoint` (`"POST /login"`): `Err` is the 429 answer, `Ok` the `RateLimit-*` headers.
+pub(super) fn rate_limited(
     core: &CoreRef,
     st: &mut SimState,
     peer: &PeerAddr,
@@ -76,15 +77,16 @@ fn rate_limited(
         .unwrap_or("Unknown")
         .to_string();
     let msg = format!(
-        "[RateLimiter] Rate limit exceeded - IP: {ip}, Endpoint: POST {endpoint}, User-Agent: {agent}"
+        "[RateLimiter] Rate limit exceeded - IP: {ip}, Endpoint: {endpoint}, User-Agent: {agent}"
     );
     logs::log(core, st, LogLevel::Warn, "rateLimiterFactory.js:44", msg);
-    let body = json!({"error": "Too many authentication attempts, please try again later."});
+    let body = json!({"error": "Too many authentication requests"});
     let resp = http::json(StatusCode::TOO_MANY_REQUESTS, &body);
     Err(Box::new(with_headers(resp, &out)))
 }
 
-fn with_headers(mut resp: Response, headers: &[(&'static str, String)]) -> Response {
+/// Adds the rate limiter's headers to an answer.
+pub(super) fn with_headers(mut resp: Response, headers: &[(&'static str, String)]) -> Response {
     for (name, value) in headers {
         if let Ok(v) = HeaderValue::from_str(value) {
             resp.headers_mut().insert(*name, v);
@@ -93,7 +95,8 @@ fn with_headers(mut resp: Response, headers: &[(&'static str, String)]) -> Respo
     resp
 }
 
-fn set_cookie(resp: &mut Response, core: &CoreRef, token: &str, headers: &HeaderMap) {
+/// Sets the `refresh_token` cookie as `setRefreshTokenCookie` does.
+pub(super) fn set_cookie(resp: &mut Response, core: &CoreRef, token: &str, headers: &HeaderMap) {
     let secure = http::header_str(headers, "x-forwarded-proto") == Some("https");
     if let Some(v) = http::refresh_cookie(token, core.cfg.refresh_ttl.as_secs(), secure) {
         resp.headers_mut().append(header::SET_COOKIE, v);
@@ -110,7 +113,7 @@ pub(super) async fn login(
     if let Some(to) = &st.hostile.login_redirect {
         return hostile::login_redirect(to);
     }
-    let limit_headers = match rate_limited(&core, &mut st, &peer, &headers, "/login") {
+    let limit_headers = match rate_limited(&core, &mut st, &peer, &headers, "POST /login") {
         Ok(h) => h,
         Err(resp) => return *resp,
     };
@@ -188,7 +191,7 @@ pub(super) async fn refresh(
         return http::cannot("POST", "/auth/refresh");
     }
     let mut st = core.lock();
-    let limit_headers = match rate_limited(&core, &mut st, &peer, &headers, "/auth/refresh") {
+    let limit_headers = match rate_limited(&core, &mut st, &peer, &headers, "POST /auth/refresh") {
         Ok(h) => h,
         Err(resp) => return *resp,
     };

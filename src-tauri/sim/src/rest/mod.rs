@@ -34,6 +34,7 @@ pub(crate) fn router(core: CoreRef) -> Router {
         .route("/logout", post(login::logout))
         .route("/api/authorize", post(login::authorize))
         .route("/api/me", get(users::me))
+        .route("/api/me/password", patch(users::change_password))
         .route("/api/me/progress/{item_id}", patch(player::patch_progress))
         .route("/api/users", get(users::list).post(users::create))
         .route("/api/users/online", get(users::online))

@@ -1,18 +1,20 @@
-//! `/api/me`, `/api/users`, `/api/users/online`, `/api/users/:id`.
+//! `/api/me`, `PATCH /api/me/password`, `/api/users`, `/api/users/online`, `/api/users/:id`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{Params, done, require_admin, require_user};
+use super::{Params, done, login, require_admin, require_user};
 use crate::emit;
 use crate::error::SimError;
 use crate::hostile;
 use crate::http;
+use crate::logs::{self, LogLevel};
 use crate::model::UserType;
 use crate::payloads;
 use crate::persist;
+use crate::server::PeerAddr;
 use crate::state::CoreRef;
 use crate::users;
 
@@ -33,6 +35,89 @@ pub(super) async fn me(
             &payloads::user_browser(user),
         ))
     })())
+}
+
+/// `PATCH /api/me/password` (`MeController.updatePassword`): behind the auth rate limiter;
+/// ends the user's refresh sessions (all but the cookie's own, which is rotated), nothing else.
+pub(super) async fn change_password(
+    State(core): State<CoreRef>,
+    ConnectInfo(peer): ConnectInfo<PeerAddr>,
+    Query(params): Query<Params>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let mut st = core.lock();
+    let uid = match require_user(&core, &mut st, &headers, &params) {
+        Ok(uid) => uid,
+        Err(resp) => return *resp,
+    };
+    let limit_headers =
+        match login::rate_limited(&core, &mut st, &peer, &headers, "PATCH /api/me/password") {
+            Ok(h) => h,
+            Err(resp) => return *resp,
+        };
+    let resp = done((|| {
+        let body = http::body_json(&headers, &body)?;
+        let user = st
+            .user(&uid)
+            .ok_or_else(|| http::fail(StatusCode::UNAUTHORIZED))?;
+        if user.user_type == UserType::Guest {
+            return Err(http::fail(StatusCode::FORBIDDEN));
+        }
+        let field = |key: &str| match body.get(key) {
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Null) => Ok(None),
+            _ => Err(http::fail_text(
+                StatusCode::BAD_REQUEST,
+                "Missing or invalid password or new password",
+            )),
+        };
+        let (password, new_password) = (field("password")?, field("newPassword")?);
+        let new_password = new_password.unwrap_or_default();
+        if user.user_type != UserType::Root && new_password.is_empty() {
+            return Err(http::fail_text(
+                StatusCode::BAD_REQUEST,
+                "Invalid new password - Only root can have an empty password",
+            ));
+        }
+        let matches = password.filter(|p| !p.is_empty()).is_some_and(|p| {
+            crate::auth::hash_password(&user.password_salt, &p) == user.password_hash
+        });
+        if !matches {
+            return Err(http::fail_text(StatusCode::BAD_REQUEST, "Invalid password"));
+        }
+        let username = user.username.clone();
+        if let Some(user) = st.user_mut(&uid) {
+            user.password_hash = crate::auth::hash_password(&user.password_salt, &new_password);
+        }
+        let msg = format!("[LocalAuth] User \"{username}\" changed password");
+        logs::log(
+            &core,
+            &mut st,
+            LogLevel::Info,
+            "LocalAuthStrategy.js:171",
+            msg,
+        );
+        let current = http::cookie(&headers, "refresh_token");
+        let rotated = crate::auth::end_other_sessions(&core, &mut st, &uid, current.as_deref());
+        let msg = if rotated.is_some() {
+            format!(
+                "[MeController] Invalidated other JWT sessions for user {username} after password change"
+            )
+        } else {
+            format!(
+                "[MeController] Invalidated all JWT sessions for user {username} after password change"
+            )
+        };
+        logs::log(&core, &mut st, LogLevel::Info, "MeController.js:290", msg);
+        persist::save(&core, &st);
+        let mut resp = http::status(StatusCode::OK);
+        if let Some(token) = rotated {
+            login::set_cookie(&mut resp, &core, &token, &headers);
+        }
+        Ok(resp)
+    })());
+    login::with_headers(resp, &limit_headers)
 }
 
 pub(super) async fn list(
