@@ -1,44 +1,18 @@
-//! The window's commands: each forwards to the core and answers `{code, message}` on failure.
+//! The window's commands: each forwards to the core and answers the core's [`AppError`] on
+//! failure (`{code, message, detail, diagnose}`).
 //!
 //! Every command is listed in `build.rs` and granted in `capabilities/main.json`; nothing here
 //! returns a secret (the [`WindowView`] holds none, and the sign-in form's password goes one way).
 
 use abs_tray_core::app::{AppError, Pause, SignInForm};
 use abs_tray_core::doctor::Report;
-use serde::Serialize;
 use tauri::{AppHandle, Runtime, State};
 use tauri_plugin_opener::OpenerExt;
 
 use crate::{Shell, WindowView};
 
-/// A failed command, as the window receives it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct CommandError {
-    /// Stable, machine-readable (`not_admin`, `auth_failed`, ...).
-    pub code: String,
-    /// For people.
-    pub message: String,
-}
-
-impl From<AppError> for CommandError {
-    fn from(err: AppError) -> Self {
-        Self {
-            code: err.code().into(),
-            message: err.to_string(),
-        }
-    }
-}
-
 /// What every command returns.
-type Answer<T = ()> = Result<T, CommandError>;
-
-/// A command that is not possible as asked.
-fn refused(code: &str, message: &str) -> CommandError {
-    CommandError {
-        code: code.into(),
-        message: message.into(),
-    }
-}
+type Answer<T = ()> = Result<T, AppError>;
 
 /// The current picture (afterwards the `view` event brings every change).
 #[tauri::command]
@@ -83,13 +57,13 @@ pub async fn reconnect(shell: State<'_, Shell>) -> Answer {
 /// Opens the server's web page in the browser.
 #[tauri::command]
 pub async fn open_server<R: Runtime>(app: AppHandle<R>, shell: State<'_, Shell>) -> Answer {
-    let url = shell
-        .app
-        .server_page()
-        .ok_or_else(|| refused("not_signed_in", "Sign in to a server first."))?;
+    let url = shell.app.server_page().ok_or(AppError::NotSignedIn)?;
     app.opener()
         .open_url(url, None::<&str>)
-        .map_err(|err| refused("open_failed", &format!("Could not open the browser: {err}")))
+        .map_err(|err| AppError::Desktop {
+            what: "open the browser",
+            reason: err.to_string(),
+        })
 }
 
 /// Pauses popups for an hour or until tomorrow morning, or resumes them.
@@ -100,9 +74,8 @@ pub async fn pause(shell: State<'_, Shell>, choice: String) -> Answer {
         "tomorrow" => Pause::UntilTomorrow,
         "resume" => Pause::Resume,
         _ => {
-            return Err(refused(
-                "invalid_choice",
-                "Pause for an hour, until tomorrow, or resume.",
+            return Err(AppError::InvalidChoice(
+                "pause for an hour, until tomorrow, or resume".into(),
             ));
         }
     };

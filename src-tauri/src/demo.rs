@@ -2,10 +2,8 @@
 //! ephemeral sign-in to it (no settings saved, nothing in the keyring).
 
 use abs_sim::{Scenario, Sim, SimConfig};
-use abs_tray_core::app::App;
+use abs_tray_core::app::{App, AppError};
 use tokio::sync::Mutex;
-
-use crate::commands::CommandError;
 
 /// The demo server's built-in admin.
 const DEMO_USER: &str = "root";
@@ -18,7 +16,7 @@ pub struct DemoServer(Mutex<Option<Sim>>);
 
 impl DemoServer {
     /// Starts the demo server if needed and signs `app` in to it.
-    pub async fn sign_in(&self, app: &App) -> Result<(), CommandError> {
+    pub async fn sign_in(&self, app: &App) -> Result<(), AppError> {
         let url = {
             let mut sim = self.0.lock().await;
             if sim.is_none() {
@@ -26,15 +24,18 @@ impl DemoServer {
                     scenario: Scenario::Demo,
                     ..SimConfig::default()
                 };
-                *sim = Some(abs_sim::start(config).await.map_err(|err| CommandError {
-                    code: "demo_failed".into(),
-                    message: format!("The demo server did not start: {err}"),
-                })?);
+                *sim = Some(
+                    abs_sim::start(config)
+                        .await
+                        .map_err(|err| AppError::Desktop {
+                            what: "start the demo server",
+                            reason: err.to_string(),
+                        })?,
+                );
             }
             sim.as_ref().map(Sim::base_url).unwrap_or_default()
         };
-        app.sign_in_demo(&url, DEMO_USER, DEMO_PASSWORD).await?;
-        Ok(())
+        app.sign_in_demo(&url, DEMO_USER, DEMO_PASSWORD).await
     }
 
     /// Stops the demo server (someone signed in to a real one).

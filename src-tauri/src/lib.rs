@@ -152,11 +152,7 @@ fn setup<R: Runtime>(handle: &AppHandle<R>) -> Result<(), Box<dyn std::error::Er
         tauri::async_runtime::spawn(async move {
             let shell = handle.state::<Shell>();
             if let Err(err) = shell.demo.sign_in(&shell.app).await {
-                tracing::warn!(
-                    code = err.code,
-                    "the demo server did not start: {}",
-                    err.message
-                );
+                tracing::warn!(code = err.code(), "the demo server did not start: {err}");
             }
         });
     }
@@ -193,16 +189,16 @@ pub(crate) fn set_autostart<R: Runtime>(
     handle: &AppHandle<R>,
     shell: &Shell,
     enabled: bool,
-) -> Result<(), commands::CommandError> {
+) -> Result<(), abs_tray_core::app::AppError> {
     let launcher = handle.autolaunch();
     let changed = if enabled {
         launcher.enable()
     } else {
         launcher.disable()
     };
-    changed.map_err(|err| commands::CommandError {
-        code: "autostart_failed".into(),
-        message: format!("Could not change launch at login: {err}"),
+    changed.map_err(|err| abs_tray_core::app::AppError::Desktop {
+        what: "change launch at login",
+        reason: err.to_string(),
     })?;
     shell.autostart.store(enabled, Ordering::Relaxed);
     publish(handle);

@@ -231,7 +231,7 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, item: &str) {
         id::AUTOSTART => {
             let enabled = !shell.autostart.load(std::sync::atomic::Ordering::Relaxed);
             if let Err(err) = crate::set_autostart(app, &shell, enabled) {
-                tracing::warn!(code = err.code, "{}", err.message);
+                tracing::warn!(code = err.code(), "{err}");
             }
         }
         id::SIGN_OUT => {

@@ -26,6 +26,25 @@ let reSignIn = false;
 let tabs = null;
 /** The `watching` value last sent, to send only changes. */
 let sentWatching = null;
+/** The sign-in form is on screen (it is readied each time it appears, not on every View). */
+let signinShown = false;
+
+/**
+ * Starts the window fresh for another account: the first tab, scrolled to the top, no draft,
+ * filter or status left from the account before.
+ */
+function startFresh() {
+  resetServer();
+  resetSettings();
+  $("broadcast-text").value = "";
+  $("broadcast-text").dispatchEvent(new Event("input"));
+  showError($("broadcast-error"), "");
+  $("activity-filter").value = "";
+  showError($("account-error"), "");
+  showError($("error"), "");
+  for (const view of document.querySelectorAll(".views .view")) view.scrollTop = 0;
+  tabs.select("listening", false);
+}
 
 /** Whether the signed-in user is an admin, as far as anything in the View says. */
 function isAdmin(view) {
@@ -42,10 +61,7 @@ export function render(view) {
   current = view;
   const accountKey = view.account ? `${view.account.server_url}\n${view.account.username}` : null;
   if (accountKey !== shownAccount) {
-    if (shownAccount !== null) {
-      resetServer();
-      resetSettings();
-    }
+    startFresh();
     knownAdmin = false;
     reSignIn = false;
     shownAccount = accountKey;
@@ -61,7 +77,8 @@ export function render(view) {
   show($("app"), !showSignin);
   document.body.dataset.signedIn = signedIn ? "1" : "0";
   document.body.dataset.admin = admin ? "1" : "0";
-  if (showSignin) prefillSignin(view.account, reSignIn);
+  if (showSignin && !signinShown) prefillSignin(view, reSignIn);
+  signinShown = showSignin;
 
   if (signedIn) {
     renderHeader(view);
@@ -117,7 +134,6 @@ export async function start() {
   $("signin-again").addEventListener("click", () => {
     reSignIn = true;
     if (current) render(current);
-    $("password").focus();
   });
   $("sign-out").addEventListener("click", async () => {
     const result = await run($("sign-out"), $("account-error"), "sign_out");

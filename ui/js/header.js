@@ -33,15 +33,20 @@ export function renderHeader(view) {
   stateNode.dataset.state = state;
   $("connection-dot").className = `dot state-${state.replace(/[^a-z_]/g, "")}`;
 
-  const detail = state === "offline" || state === "signin_required" ? connection.reason : null;
-  $("connection-detail").textContent = detail || "";
-  show($("connection-detail"), Boolean(detail) && !view.problem);
+  const reason = state === "offline" || state === "signin_required" ? connection.reason : null;
+  const system = state === "offline" ? connection.detail : null;
+  $("connection-reason").textContent = reason || "";
+  $("connection-system").textContent = system || "";
+  show($("connection-more"), Boolean(system));
+  show($("connection-detail"), Boolean(reason) && !view.problem);
 
   const latency = connection.latency_ms ?? view.snapshot?.latency_ms;
   $("latency").textContent = state === "connected" && Number.isFinite(latency) ? `${latency} ms` : "";
 
   $("account-user").textContent = view.account?.username ?? "";
   $("account-server").textContent = view.account?.server_url ?? "";
+  $("account-note").textContent = view.account?.transport_note ?? "";
+  show($("account-note"), Boolean(view.account?.transport_note));
   show($("demo-badge"), Boolean(view.demo));
 
   const paused = pausedUntil(view);
@@ -51,7 +56,7 @@ export function renderHeader(view) {
   const problem = view.problem?.message || (state === "signin_required" ? connection.reason : "");
   $("problem-text").textContent = problem || "";
   show($("problem"), Boolean(problem));
-  show($("signin-again"), state === "signin_required" || view.problem?.code === "signin_required");
+  show($("signin-again"), state === "signin_required" || view.problem?.code === "sign_in_required");
 }
 
 /** When the pause ends (Unix ms), or null when popups are not paused. */

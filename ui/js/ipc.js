@@ -10,12 +10,21 @@ function tauri() {
   return api;
 }
 
-/** A rejection as `{code, message}`, whatever shape it came in (Tauri rejects bad args with a string). */
+/**
+ * A rejection as `{code, message, detail, diagnose}` (the core's `Problem`), whatever shape it came
+ * in: Tauri rejects bad arguments with a bare string, which becomes the detail of a plain message.
+ */
 export function asError(err) {
   if (err && typeof err === "object" && typeof err.message === "string") {
-    return { code: typeof err.code === "string" ? err.code : "error", message: err.message };
+    return {
+      code: typeof err.code === "string" ? err.code : "error",
+      message: err.message,
+      detail: typeof err.detail === "string" ? err.detail : null,
+      diagnose: err.diagnose === true,
+    };
   }
-  return { code: "error", message: typeof err === "string" ? err : "Something went wrong." };
+  const detail = typeof err === "string" ? err : null;
+  return { code: "error", message: "Something went wrong inside ABS Tray; please report it.", detail, diagnose: false };
 }
 
 /** Calls a command; rejects with `{code, message}`. */

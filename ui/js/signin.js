@@ -1,24 +1,10 @@
-// The sign-in form, the demo button and the doctor's verdict after a failed connection.
+// The sign-in form, the demo button, and what to do when signing in fails: one plain sentence
+// under the button (the doctor's first failed step, when the server could not be used), the
+// system's own words and the step-by-step check under "Details", and the trust choice for a
+// certificate this computer does not know.
 
 import { invoke, asError } from "./ipc.js";
-import { $, h, showError, show } from "./dom.js";
-import { run } from "./actions.js";
-
-/** Sign-in failures about reaching the server (not about the credentials): worth a diagnosis. */
-const CONNECTION_CODES = new Set([
-  "unreachable",
-  "timeout",
-  "tls",
-  "tls_untrusted",
-  "not_abs",
-  "redirected",
-  "http_error",
-  "bad_reply",
-  "reply_too_large",
-  "bad_url",
-  "invalid_url",
-  "invalid_server_url",
-]);
+import { $, h, show } from "./dom.js";
 
 /** People's names for the doctor's steps (`Step::title` in doctor/report.rs). */
 const STEP_TITLES = {
@@ -37,10 +23,8 @@ const STEP_TITLES = {
 /** Symbols for verdicts; the words are there for screen readers and tests. */
 const VERDICT_MARKS = { ok: "✓", warn: "!", fail: "✕", skipped: "–" };
 
-/** Whether a failed sign-in is worth a diagnosis. */
-export function isConnectionError(error) {
-  return CONNECTION_CODES.has(error.code);
-}
+/** The fields a user fills in, in order, for each mode. */
+const FIELDS = { password: ["server", "username", "password"], apiKey: ["server", "api-key"] };
 
 /** Wires the form; `onSignedIn` runs after a successful sign-in or demo start. */
 export function setupSignin({ onSignedIn, onCancel }) {
@@ -51,16 +35,19 @@ export function setupSignin({ onSignedIn, onCancel }) {
     show($("password-fields"), !useKey.checked);
     show($("api-key-fields"), useKey.checked);
   };
-  useKey.addEventListener("change", syncMode);
+  useKey.addEventListener("change", () => {
+    syncMode();
+    clearProblem();
+    focusFirstEmpty();
+  });
   syncMode();
 
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
+  let trusted = null;
+  const submit = async () => {
     const server = $("server").value.trim();
-    const errorArea = $("signin-error");
-    $("doctor").replaceChildren();
+    clearProblem();
     if (!server) {
-      showError(errorArea, "Enter the address of your Audiobookshelf server.");
+      showProblem({ message: "Enter the address of your Audiobookshelf server." });
       $("server").focus();
       return;
     }
@@ -70,34 +57,58 @@ export function setupSignin({ onSignedIn, onCancel }) {
       username: apiKey ? null : $("username").value.trim(),
       password: apiKey ? null : $("password").value,
       apiKey: apiKey ? $("api-key").value.trim() : null,
+      trustCertificate: trusted,
     };
     if (apiKey ? !formData.apiKey : !formData.username) {
-      showError(errorArea, apiKey ? "Paste an API key." : "Enter your user name.");
+      showProblem({ message: apiKey ? "Paste an API key." : "Enter your user name." });
       (apiKey ? $("api-key") : $("username")).focus();
       return;
     }
     setBusy(true);
-    const result = await run($("signin-submit"), errorArea, "sign_in", { form: formData });
+    let error = null;
+    try {
+      await invoke("sign_in", { form: formData });
+    } catch (err) {
+      error = asError(err);
+    }
     setBusy(false);
-    if (result.ok) {
+    trusted = null;
+    if (!error) {
       $("password").value = "";
       $("api-key").value = "";
       onSignedIn();
-    } else if (isConnectionError(result.error)) {
-      await diagnose(server);
+      return;
     }
+    showProblem(error);
+    if (error.diagnose) await diagnose(server, error);
+  };
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit();
+  });
+
+  $("trust-certificate").addEventListener("click", () => {
+    trusted = $("trust-fingerprint").textContent;
+    submit();
   });
 
   $("try-demo").addEventListener("click", async () => {
     const button = $("try-demo");
     const label = button.textContent;
-    $("doctor").replaceChildren();
+    clearProblem();
     button.textContent = "Starting the demo server…";
     setBusy(true);
-    const result = await run(button, $("signin-error"), "try_demo");
+    let error = null;
+    try {
+      await invoke("try_demo");
+    } catch (err) {
+      error = asError(err);
+    }
     setBusy(false);
     button.textContent = label;
-    if (result.ok) onSignedIn();
+    if (error) showProblem(error);
+    else onSignedIn();
   });
 
   $("signin-cancel").addEventListener("click", onCancel);
@@ -109,23 +120,65 @@ function setBusy(busy) {
   $("signin-form").setAttribute("aria-busy", String(busy));
 }
 
-/** Fills what is known about the saved account without overwriting what the user typed. */
-export function prefillSignin(account, reSignIn) {
-  show($("signin-cancel"), reSignIn);
-  if (!account) return;
-  if (!$("server").value) $("server").value = account.server_url || "";
-  if (!$("username").value) $("username").value = account.username || "";
+/** Hides the previous attempt's error, details and trust choice. */
+function clearProblem() {
+  $("signin-error").textContent = "";
+  show($("signin-error"), false);
+  show($("trust-choice"), false);
+  $("trust-fingerprint").textContent = "";
+  $("signin-detail").textContent = "";
+  $("doctor").replaceChildren();
+  delete $("doctor").dataset.verdict;
+  $("signin-details").open = false;
+  show($("signin-details"), false);
+  show($("signin-problem"), false);
 }
 
-/** Asks the doctor about `server` and shows the verdict under the form. */
-async function diagnose(server) {
+/** Shows an error's sentence under the button, and its system text under "Details". */
+function showProblem(error) {
+  $("signin-error").textContent = error.message;
+  show($("signin-error"), Boolean(error.message));
+  $("signin-detail").textContent = error.detail || "";
+  show($("signin-details"), Boolean(error.detail));
+  show($("signin-problem"), true);
+}
+
+/** Focuses the first empty field of the form as it is now (the server address first). */
+export function focusFirstEmpty() {
+  const fields = $("use-api-key").checked ? FIELDS.apiKey : FIELDS.password;
+  const empty = fields.map((id) => $(id)).find((field) => !field.value);
+  (empty || $("signin-submit")).focus({ preventScroll: true });
+}
+
+/**
+ * Readies the form for a sign-in: the last server's address and the user name when they are known
+ * (never overwriting what was typed), no stale error, the first empty field focused.
+ */
+export function prefillSignin(view, reSignIn) {
+  show($("signin-cancel"), reSignIn);
+  const server = view?.account?.server_url || view?.last_server || "";
+  if (!$("server").value) $("server").value = server;
+  if (!$("username").value) $("username").value = view?.account?.username || "";
+  clearProblem();
+  focusFirstEmpty();
+}
+
+/** Asks the doctor about `server`: its first failed step becomes the sentence shown. */
+async function diagnose(server, error) {
   const doctor = $("doctor");
   doctor.replaceChildren(h("p", { class: "muted", text: "Checking the connection to the server…" }));
   doctor.setAttribute("aria-busy", "true");
+  show($("signin-details"), true);
   try {
     const report = await invoke("diagnose", { server });
     renderReport(doctor, report);
-    doctor.querySelector(".summary")?.scrollIntoView({ block: "nearest" });
+    const failed = (report?.checks || []).find((check) => check.verdict === "fail");
+    if (failed?.headline) $("signin-error").textContent = failed.headline;
+    if (!error.detail && failed?.detail) $("signin-detail").textContent = failed.detail;
+    if (report?.certificate) {
+      $("trust-fingerprint").textContent = report.certificate;
+      show($("trust-choice"), true);
+    }
   } catch (err) {
     doctor.replaceChildren(h("p", { class: "error", text: `The check failed too: ${asError(err).message}` }));
   } finally {
@@ -133,7 +186,28 @@ async function diagnose(server) {
   }
 }
 
-/** Renders a doctor Report (doctor/report.rs) as a list of steps. */
+/** One list item for a check. */
+function checkItem(check) {
+  const verdict = String(check.verdict || "skipped");
+  return h(
+    "li",
+    { class: `check verdict-${verdict}`, dataset: { step: String(check.name), verdict } },
+    h("span", { class: "mark", attrs: { "aria-hidden": "true" }, text: VERDICT_MARKS[verdict] || "?" }),
+    h(
+      "div",
+      { class: "check-body" },
+      h("strong", { text: STEP_TITLES[check.name] || String(check.name) }),
+      h("span", { class: "sr-only", text: ` (${verdict})` }),
+      check.detail ? h("div", { class: "detail", text: check.detail }) : null,
+      check.fix ? h("div", { class: "fix", text: check.fix }) : null,
+    ),
+  );
+}
+
+/**
+ * Renders a doctor Report (doctor/report.rs) as a list of steps; the steps after a failure that
+ * could not run are folded into one line.
+ */
 export function renderReport(container, report) {
   const checks = Array.isArray(report?.checks) ? report.checks : [];
   const verdicts = checks.map((c) => c.verdict);
@@ -143,31 +217,28 @@ export function renderReport(container, report) {
     warn: "The server works, with warnings:",
     ok: "Every check passed; the problem may be the sign-in itself.",
   }[worst];
-  const list = h(
-    "ol",
-    { class: "checks" },
-    checks.map((check) => {
-      const verdict = String(check.verdict || "skipped");
-      return h(
-        "li",
-        { class: `check verdict-${verdict}`, dataset: { step: String(check.name), verdict } },
-        h("span", { class: "mark", attrs: { "aria-hidden": "true" }, text: VERDICT_MARKS[verdict] || "?" }),
-        h(
-          "div",
-          { class: "check-body" },
-          h("strong", { text: STEP_TITLES[check.name] || String(check.name) }),
-          h("span", { class: "sr-only", text: ` (${verdict})` }),
-          check.detail ? h("div", { class: "detail", text: check.detail }) : null,
-          check.fix ? h("div", { class: "fix", text: check.fix }) : null,
-        ),
-      );
-    }),
-  );
+  const firstFail = checks.findIndex((c) => c.verdict === "fail");
+  const shown = firstFail < 0 ? checks : checks.slice(0, firstFail + 1);
+  const rest = firstFail < 0 ? [] : checks.slice(firstFail + 1);
+  const notRun = rest.filter((c) => c.verdict === "skipped");
+  const items = [...shown, ...rest.filter((c) => c.verdict !== "skipped")].map(checkItem);
+  if (notRun.length) {
+    const title = STEP_TITLES[checks[firstFail].name] || checks[firstFail].name;
+    items.push(
+      h("li", {
+        class: "check verdict-skipped folded",
+        dataset: { folded: String(notRun.length) },
+        text: `${notRun.length} later ${notRun.length === 1 ? "step" : "steps"} not checked: ${
+          notRun.length === 1 ? "it needs" : "they need"
+        } the ${title} step to pass.`,
+      }),
+    );
+  }
   container.replaceChildren(
     h("h2", { text: "Connection check" }),
     report?.server ? h("p", { class: "muted small", text: report.server }) : null,
     h("p", { class: `summary verdict-${worst}`, text: summary }),
-    list,
+    h("ol", { class: "checks" }, items),
   );
   container.dataset.verdict = worst;
 }

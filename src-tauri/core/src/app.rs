@@ -19,17 +19,19 @@ use tokio::sync::{Mutex as AsyncMutex, watch};
 
 pub use self::running::probe_version;
 use self::running::{Plan, Running};
-use crate::auth::{AbsClient, Session, TokenManager, discover};
+use crate::auth::{AbsClient, Session, TokenManager, discover_first};
 use crate::config::{AuthKind, Settings, SettingsFile};
 use crate::connection::{ConnectionHandle, ConnectionStatus};
 use crate::delivery::Delivery;
-use crate::doctor::{self, Check, Report, Step, Verdict};
+use crate::doctor::{self, Report};
 use crate::live::Snapshot;
 use crate::policy::{PolicySettings, pause_for, pause_until_tomorrow};
 use crate::protocol::LogLevel;
 use crate::secret::Secret;
-use crate::server_url::ServerUrl;
-use crate::tls::{TlsConfig, TlsError, TlsOptions};
+use crate::server_url::{Scheme, ServerUrl, ServerUrlError};
+use crate::tls::{
+    TlsConfig, TlsError, TlsOptions, fetch_certificate, pin_certificate, same_fingerprint,
+};
 use crate::token_store::{Account, AsyncTokenStore, MemoryStore};
 
 pub use self::error::AppError;
@@ -65,6 +67,10 @@ pub struct SignInForm {
     /// An API key, for accounts that sign in through OIDC.
     #[serde(default)]
     pub api_key: Option<Secret>,
+    /// The SHA-256 fingerprint of the server certificate the user chose to trust (the doctor's
+    /// [`Report::certificate`]); it is pinned only if the server still presents that certificate.
+    #[serde(default)]
+    pub trust_certificate: Option<String>,
 }
 
 /// The credential a form carries, checked before any request is made.
@@ -170,6 +176,7 @@ impl Shared {
     fn view(&self) -> View {
         View {
             account: self.account.clone(),
+            last_server: self.settings.server_url.as_ref().map(ToString::to_string),
             demo: self.demo,
             paused_until_ms: self.policy.paused_until_ms,
             notifications: self.notifications.clone(),
@@ -248,7 +255,7 @@ impl App {
         let run_problem = (saved.is_some() && runtime.is_err()).then(|| {
             Problem::new(
                 "no_runtime",
-                "the app was started outside its async runtime",
+                "The app was started outside its async runtime: this is a bug, please report it.",
             )
         });
         let status = if saved.is_some() {
@@ -259,10 +266,9 @@ impl App {
         let shared = Shared {
             file,
             file_ok,
-            account: saved.as_ref().map(|(url, username)| AccountView {
-                server_url: url.to_string(),
-                username: username.clone(),
-            }),
+            account: saved
+                .as_ref()
+                .map(|(url, username)| AccountView::new(url, username)),
             settings,
             notifications: serde_json::to_value(&policy).unwrap_or_default(),
             policy,
@@ -314,18 +320,17 @@ impl App {
         let _lifecycle = self.inner.lifecycle.lock().await;
         let credential = form.credential()?;
         self.reload_if_broken()?;
-        let url = ServerUrl::parse(&form.server)?;
-        let tls = {
-            let shared = self.inner.lock();
-            shared.settings.trust_for(shared.file.dir(), &url)?
-        };
-        let found = discover(&url, &tls).await?;
+        let candidates = ServerUrl::candidates(&form.server)?;
+        let (tls, trust) = self
+            .trust_for_sign_in(&candidates, form.trust_certificate.as_deref())
+            .await?;
+        let found = discover_first(&candidates, &tls).await?;
         let client = AbsClient::new(found.url.clone(), &tls)?;
         let (manager, session, kind) =
             sign_in_with(client, self.inner.store.clone(), credential).await?;
         let url = found.url;
         let account = manager.account().clone();
-        let previous = self.save_account(&url, &account.username, kind)?;
+        let previous = self.save_account(&url, &account.username, kind, trust)?;
         let old = self.inner.lock().take_running();
         if let Some(old) = old {
             let (demo, signed_in) = (old.demo, old.signed_in.clone());
@@ -358,6 +363,41 @@ impl App {
         Ok(())
     }
 
+    /// The trust settings to sign in with: the saved ones for the saved server, the system's for
+    /// another, or a newly pinned certificate when the user chose to trust the one the server
+    /// presents (refused when the server now presents another). Returns the options to save.
+    async fn trust_for_sign_in(
+        &self,
+        candidates: &[ServerUrl],
+        accepted: Option<&str>,
+    ) -> Result<(TlsConfig, Option<TlsOptions>), AppError> {
+        let (dir, saved) = {
+            let shared = self.inner.lock();
+            let first = candidates.first().ok_or(ServerUrlError::Empty)?;
+            (
+                shared.file.dir().to_owned(),
+                shared.settings.trust_for(shared.file.dir(), first),
+            )
+        };
+        let Some(accepted) = accepted else {
+            return Ok((saved?, None));
+        };
+        let https = candidates
+            .iter()
+            .find(|url| url.scheme() == Scheme::Https)
+            .ok_or(TlsError::NotHttps)?;
+        let presented = fetch_certificate(https).await?;
+        if !same_fingerprint(&presented.sha256, accepted) {
+            return Err(TlsError::CertificateChanged.into());
+        }
+        let pinned = pin_certificate(&dir, &presented)?;
+        let options = TlsOptions {
+            extra_ca_pem: None,
+            pinned_cert_sha256: Some(pinned),
+        };
+        Ok((options.build(&dir)?, Some(options)))
+    }
+
     /// [`sign_in`](Self::sign_in) for the built-in demo server: ephemeral, the settings file
     /// and the keyring are not touched (the credential stays in memory); [`View::demo`] is true.
     /// A real account it replaces stays saved.
@@ -370,7 +410,7 @@ impl App {
         let _lifecycle = self.inner.lifecycle.lock().await;
         let url = ServerUrl::parse(server_url)?;
         let tls = TlsConfig::system()?;
-        let found = discover(&url, &tls).await?;
+        let found = discover_first(std::slice::from_ref(&url), &tls).await?;
         let client = AbsClient::new(found.url.clone(), &tls)?;
         let store = AsyncTokenStore::new(Arc::new(MemoryStore::new()));
         let manager = TokenManager::new(client, store, Account::new(&found.url, username));
@@ -418,7 +458,7 @@ impl App {
         };
         match tls {
             Ok(tls) => doctor::diagnose(server, &tls, signed_in.as_deref()).await,
-            Err(e) => trust_failure(server, &e),
+            Err(e) => doctor::trust_unusable(server, &e),
         }
     }
 
@@ -597,8 +637,10 @@ impl App {
                 tracing::warn!(code = e.code(), "cannot start the saved account: {e}");
                 let mut shared = self.inner.lock();
                 shared.run_problem = Some(Problem::of(&e));
+                let problem = Problem::of(&e);
                 shared.snapshot = Snapshot::empty(ConnectionStatus::Offline {
-                    reason: e.to_string(),
+                    reason: problem.message.clone(),
+                    detail: problem.detail.clone(),
                     retry_at_ms: None,
                 });
                 self.inner.publish(&shared);
@@ -632,10 +674,7 @@ impl App {
 
     /// Runs `plan` and shows it; the previous run must have been taken out already.
     fn launch(&self, plan: Plan, problem: Option<Problem>) {
-        let account = AccountView {
-            server_url: plan.url.to_string(),
-            username: plan.manager.account().username.clone(),
-        };
+        let account = AccountView::new(&plan.url, &plan.manager.account().username);
         let mut guard = self.inner.lock();
         let shared = &mut *guard;
         if let Some(stray) = shared.take_running() {
@@ -662,12 +701,14 @@ impl App {
         tokio::spawn(forward(Arc::downgrade(&self.inner), generation, snapshots));
     }
 
-    /// Saves the signed-in account in the settings; returns the account saved before.
+    /// Saves the signed-in account in the settings (with the trust the user just chose, if any);
+    /// returns the account saved before.
     fn save_account(
         &self,
         url: &ServerUrl,
         username: &str,
         kind: AuthKind,
+        trust: Option<TlsOptions>,
     ) -> Result<Option<Account>, AppError> {
         let mut guard = self.inner.lock();
         let shared = &mut *guard;
@@ -682,6 +723,9 @@ impl App {
         {
             // Trust settings belong to the server they were made for.
             settings.tls = TlsOptions::default();
+        }
+        if let Some(trust) = trust {
+            settings.tls = trust;
         }
         settings.server_url = Some(url.clone());
         settings.username = Some(username.to_owned());
@@ -827,42 +871,12 @@ fn policy_of(settings: &Settings) -> (PolicySettings, Option<Problem>) {
             let problem = Problem::new(
                 "invalid_settings",
                 format!(
-                    "the [notifications] settings are not valid ({e}); the defaults are in force"
+                    "The [notifications] settings are not valid ({e}): the defaults are in force \
+                     until you save them again."
                 ),
             );
             (PolicySettings::default(), Some(problem))
         }
-    }
-}
-
-/// The doctor's report when the saved trust settings themselves cannot be used.
-fn trust_failure(server: &str, err: &TlsError) -> Report {
-    let checks = Step::ALL
-        .into_iter()
-        .map(|step| {
-            if step == Step::Tls {
-                Check {
-                    name: step,
-                    verdict: Verdict::Fail,
-                    detail: err.to_string(),
-                    fix: Some(
-                        "Fix or remove the trusted CA or pinned certificate in the settings."
-                            .into(),
-                    ),
-                }
-            } else {
-                Check {
-                    name: step,
-                    verdict: Verdict::Skipped,
-                    detail: "not checked: the trust settings cannot be used".into(),
-                    fix: None,
-                }
-            }
-        })
-        .collect();
-    Report {
-        server: Some(server.to_owned()),
-        checks,
     }
 }
 

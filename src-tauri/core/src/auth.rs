@@ -254,6 +254,32 @@ pub async fn discover(url: &ServerUrl, tls: &TlsConfig) -> Result<Discovery, Aut
     Ok(Discovery { url, info })
 }
 
+/// [`discover`] over the addresses to try for what was typed ([`ServerUrl::candidates`]): the next
+/// one is tried only when the one before could not talk to its port at all (no TLS there, nothing
+/// listening), so a bare `host:13378` finds ABS's plain http. When none answers, the first
+/// address's error is the one that explains.
+pub async fn discover_first(
+    candidates: &[ServerUrl],
+    tls: &TlsConfig,
+) -> Result<Discovery, AuthError> {
+    let mut first_error = None;
+    for url in candidates {
+        let error = match discover(url, tls).await {
+            Ok(found) => return Ok(found),
+            Err(error) => error,
+        };
+        let no_answer = matches!(error, AuthError::Tls { .. } | AuthError::Unreachable { .. });
+        match first_error {
+            None if no_answer => first_error = Some(error),
+            // The first address answered; a later one answering something else is the story.
+            None => return Err(error),
+            Some(_) if no_answer => {}
+            Some(_) => return Err(error),
+        }
+    }
+    Err(first_error.unwrap_or(AuthError::NotAbs))
+}
+
 /// The result of a sign-in or refresh: everything needed to authenticate the socket and REST.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {

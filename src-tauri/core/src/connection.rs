@@ -32,8 +32,10 @@ use crate::socket::{RawEvent, Socket, SocketError};
 pub enum ConnectionStatus {
     /// Not connected; `retry_at_ms` (Unix ms) is when the next attempt starts.
     Offline {
-        /// Why the last attempt or connection ended, for people.
+        /// Why the last attempt or connection ended: one plain sentence for people.
         reason: String,
+        /// What the system said (for a "Details" disclosure and logs), when there is more to it.
+        detail: Option<String>,
         /// When the next attempt is due, in Unix milliseconds.
         retry_at_ms: Option<u64>,
     },
@@ -168,10 +170,23 @@ pub enum CommandError {
     NotConnected,
     /// The connection task has stopped.
     #[error("the connection has stopped")]
+    #[serde(rename = "connection_stopped")]
     Stopped,
     /// The REST request behind the command failed.
     #[error("{0}")]
+    #[serde(rename = "command_failed")]
     Failed(String),
+}
+
+impl CommandError {
+    /// The stable snake_case identifier, the same as the serialized `code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotConnected => "not_connected",
+            Self::Stopped => "connection_stopped",
+            Self::Failed(_) => "command_failed",
+        }
+    }
 }
 
 /// What the app asks the connection to do.
@@ -291,13 +306,41 @@ pub fn spawn<C: Credentials>(
 #[derive(Debug)]
 enum Ended {
     /// A transient failure: wait per the backoff, then retry.
-    Retry(String),
+    Retry(Why),
     /// Retry at once (suspend/resume, user request).
-    RetryNow(String),
+    RetryNow(Why),
     /// Only the user can fix this.
     SignInRequired(String),
     /// Stop the task.
     Shutdown,
+}
+
+/// Why a connection ended, as the offline status shows it.
+#[derive(Debug)]
+struct Why {
+    /// One plain sentence for people.
+    reason: String,
+    /// The system's own words, when there are any.
+    detail: Option<String>,
+}
+
+impl Why {
+    /// A reason that is already plain words.
+    fn said(reason: &str) -> Self {
+        Self {
+            reason: reason.to_owned(),
+            detail: None,
+        }
+    }
+}
+
+impl From<&SocketError> for Why {
+    fn from(err: &SocketError) -> Self {
+        Self {
+            reason: err.plain(),
+            detail: Some(err.to_string()),
+        }
+    }
 }
 
 /// The state owned by the connection task.
@@ -333,20 +376,22 @@ impl<C: Credentials> Actor<C> {
                     self.backoff.reset();
                     self.idle(None).await
                 }
-                Ended::RetryNow(reason) => {
+                Ended::RetryNow(Why { reason, detail }) => {
                     self.backoff.reset();
                     self.publish(ConnectionStatus::Offline {
                         reason,
+                        detail,
                         retry_at_ms: Some(unix_ms(SystemTime::now())),
                     });
                     true
                 }
-                Ended::Retry(reason) => {
+                Ended::Retry(Why { reason, detail }) => {
                     let delay = self
                         .backoff
                         .next_delay(Instant::now(), rand::random::<f64>());
                     self.publish(ConnectionStatus::Offline {
                         reason,
+                        detail,
                         retry_at_ms: Some(unix_ms(SystemTime::now() + delay)),
                     });
                     self.idle(Some(delay)).await
@@ -378,7 +423,7 @@ impl<C: Credentials> Actor<C> {
             tokio::select! {
                 socket = &mut connecting => match socket {
                     Ok(socket) => break socket,
-                    Err(err) => return Ended::Retry(err.to_string()),
+                    Err(err) => return Ended::Retry(Why::from(&err)),
                 },
                 command = self.commands.recv() => if let Some(ended) = while_not_connected(command) {
                     return ended;
@@ -442,7 +487,10 @@ impl<C: Credentials> Actor<C> {
                     None => {}
                 },
                 () = sleep_until(deadline) => {
-                    return Err(Ended::Retry(format!("the server did not answer the sign-in within {auth_timeout:?}")));
+                    return Err(Ended::Retry(Why {
+                        reason: "The server did not answer the sign-in on the live connection: ABS Tray tries again soon.".to_owned(),
+                        detail: Some(format!("no answer to auth within {auth_timeout:?}")),
+                    }));
                 }
                 command = self.commands.recv() => if let Some(ended) = while_not_connected(command) {
                     return Err(ended);
@@ -474,7 +522,7 @@ impl<C: Credentials> Actor<C> {
             let pong_deadline = pong_due.map(|(deadline, _)| deadline);
             tokio::select! {
                 received = socket.recv() => match received {
-                    Err(err) => return Ended::Retry(err.to_string()),
+                    Err(err) => return Ended::Retry(Why::from(&err)),
                     Ok(raw) => match self.decode(raw) {
                         Some(ServerEvent::Init(again)) if again.user_id != init.user_id => {
                             return wrong_user();
@@ -497,17 +545,18 @@ impl<C: Credentials> Actor<C> {
                     next_ping += timings.ping_interval;
                     if pong_due.is_none() {
                         if let Err(err) = emit(socket, &ClientEvent::Ping).await {
-                            return Ended::Retry(err.to_string());
+                            return Ended::Retry(Why::from(&err));
                         }
                         pong_due = Some((tokio::time::Instant::now() + timings.pong_timeout, Instant::now()));
                     }
                 }
                 () = sleep_until(pong_deadline.unwrap_or(start)), if pong_deadline.is_some() => {
-                    return Ended::Retry(format!("the server did not answer a ping within {:?}", timings.pong_timeout));
+                    tracing::info!(timeout = ?timings.pong_timeout, "no pong in time");
+                    return Ended::Retry(Why::said("The server stopped answering: ABS Tray reconnects as soon as it answers again."));
                 }
                 _ = clock_timer.tick() => {
                     if clock.check() {
-                        return Ended::RetryNow("the computer woke from sleep".into());
+                        return Ended::RetryNow(Why::said("The computer woke from sleep: reconnecting."));
                     }
                 }
                 command = self.commands.recv() => match command {
@@ -516,7 +565,7 @@ impl<C: Credentials> Actor<C> {
                         if matches!(event, ClientEvent::Ping) && sent.is_ok() && pong_due.is_none() {
                             pong_due = Some((tokio::time::Instant::now() + timings.pong_timeout, Instant::now()));
                         }
-                        let failed = sent.as_ref().err().map(ToString::to_string);
+                        let failed = sent.as_ref().err().map(Why::from);
                         let _ = reply.send(sent.map_err(|err| CommandError::Failed(err.to_string())));
                         if let Some(reason) = failed {
                             return Ended::Retry(reason);
@@ -543,7 +592,7 @@ impl<C: Credentials> Actor<C> {
     ) -> Result<(), Ended> {
         if self.config.socket_daily_logs {
             let sent = emit(socket, &ClientEvent::FetchDailyLogs).await;
-            let failed = sent.as_ref().err().map(ToString::to_string);
+            let failed = sent.as_ref().err().map(Why::from);
             let _ = reply.send(sent.map_err(|err| CommandError::Failed(err.to_string())));
             return failed.map_or(Ok(()), |reason| Err(Ended::Retry(reason)));
         }
@@ -612,7 +661,7 @@ fn while_not_connected(command: Option<Command>) -> Option<Ended> {
             let _ = reply.send(Err(CommandError::NotConnected));
             None
         }
-        Some(Command::ReconnectNow) => Some(Ended::RetryNow("reconnecting as asked".into())),
+        Some(Command::ReconnectNow) => Some(Ended::RetryNow(Why::said("Reconnecting, as asked."))),
         Some(Command::Shutdown) | None => Some(Ended::Shutdown),
     }
 }
@@ -632,14 +681,18 @@ fn wrong_user() -> Ended {
 
 /// A socket failure as a retry.
 fn retry(err: SocketError) -> Ended {
-    Ended::Retry(err.to_string())
+    Ended::Retry(Why::from(&err))
 }
 
 /// A credential failure as the end of an attempt.
 fn ended_by(err: CredentialError) -> Ended {
     match err {
         CredentialError::SignInRequired(reason) => Ended::SignInRequired(reason),
-        CredentialError::Unavailable(reason) => Ended::Retry(reason),
+        CredentialError::Unavailable(reason) => Ended::Retry(Why {
+            reason: "The server cannot renew the sign-in right now: ABS Tray tries again soon."
+                .to_owned(),
+            detail: Some(reason),
+        }),
     }
 }
 

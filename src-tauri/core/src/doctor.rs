@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Deserialize;
 use tokio::net::TcpStream;
 
-use crate::auth::{AuthError, Discovery, ServerVersion, discover};
+use crate::auth::{AuthError, Discovery, ServerVersion, discover, discover_first};
 use crate::credentials::SignedIn;
 use crate::protocol::{self, ClientEvent, Init, ServerEvent};
 use crate::secret::Secret;
@@ -67,6 +67,7 @@ pub async fn diagnose_within(
         timeout,
         checks: Vec::with_capacity(Step::ALL.len()),
         server: None,
+        certificate: None,
     };
     run.all(input, signed_in).await;
     for step in Step::ALL {
@@ -79,6 +80,46 @@ pub async fn diagnose_within(
     Report {
         server: run.server,
         checks: run.checks,
+        certificate: run.certificate,
+    }
+}
+
+/// The report when the saved trust settings themselves cannot be used: the TLS step fails with
+/// the reason, and nothing else can be checked.
+pub fn trust_unusable(server: &str, err: &tls::TlsError) -> Report {
+    let checks = Step::ALL
+        .into_iter()
+        .map(|step| {
+            if step == Step::Tls {
+                Check {
+                    name: step,
+                    verdict: Verdict::Fail,
+                    headline: Some(
+                        "The saved trust settings for this server cannot be used: sign in again \
+                         to choose what to trust."
+                            .into(),
+                    ),
+                    detail: err.to_string(),
+                    fix: Some(
+                        "Fix or remove the trusted CA or pinned certificate in the settings."
+                            .into(),
+                    ),
+                }
+            } else {
+                Check {
+                    name: step,
+                    verdict: Verdict::Skipped,
+                    headline: None,
+                    detail: "not checked: the trust settings cannot be used".into(),
+                    fix: None,
+                }
+            }
+        })
+        .collect();
+    Report {
+        server: Some(server.to_owned()),
+        checks,
+        certificate: None,
     }
 }
 
@@ -92,12 +133,14 @@ struct Run<'a> {
     checks: Vec<Check>,
     /// The address in use, once known.
     server: Option<String>,
+    /// The fingerprint of an untrusted certificate that could be pinned.
+    certificate: Option<String>,
 }
 
 impl Run<'_> {
     /// Runs the steps in order, skipping what depends on a failed one.
     async fn all(&mut self, input: &str, signed_in: Option<&SignedIn>) {
-        let Some(url) = self.address(input) else {
+        let Some(url) = self.address(input).await else {
             return self.skip_after(Step::Address);
         };
         self.server = Some(url.to_string());
@@ -133,6 +176,7 @@ impl Run<'_> {
         self.checks.push(Check {
             name,
             verdict,
+            headline: None,
             detail,
             fix,
         });
@@ -148,9 +192,16 @@ impl Run<'_> {
         self.push(step, Verdict::Warn, detail, Some(fix));
     }
 
-    /// Records a failure and its fix.
-    fn fail(&mut self, step: Step, detail: String, fix: String) {
-        self.push(step, Verdict::Fail, detail, Some(fix));
+    /// Records a failure: the one sentence people read first (what is wrong, what to do), what
+    /// was seen, and the full fix.
+    fn fail(&mut self, step: Step, headline: String, detail: String, fix: String) {
+        self.checks.push(Check {
+            name: step,
+            verdict: Verdict::Fail,
+            headline: Some(headline),
+            detail,
+            fix: Some(fix),
+        });
     }
 
     /// Records a step that was not checked.
@@ -166,10 +217,12 @@ impl Run<'_> {
         }
     }
 
-    /// The address parses.
-    fn address(&mut self, input: &str) -> Option<ServerUrl> {
-        match ServerUrl::parse(input) {
-            Ok(url) => {
+    /// The address parses; without a scheme, the one sign-in would use (https, or plain http
+    /// when only that answers).
+    async fn address(&mut self, input: &str) -> Option<ServerUrl> {
+        match ServerUrl::candidates(input) {
+            Ok(candidates) => {
+                let (url, how) = self.pick(candidates).await?;
                 let base = match url.base_path() {
                     "" => "no base path".to_owned(),
                     path => format!("base path {path}"),
@@ -177,7 +230,7 @@ impl Run<'_> {
                 self.ok(
                     Step::Address,
                     format!(
-                        "{url} ({}, port {}, {base})",
+                        "{url} ({}, port {}, {base}){how}",
                         url.scheme().as_str(),
                         url.port()
                     ),
@@ -187,6 +240,7 @@ impl Run<'_> {
             Err(e) => {
                 self.fail(
                     Step::Address,
+                    sentence(&e.to_string()),
                     e.to_string(),
                     "Type the address as you open ABS in a browser, e.g. https://abs.example.com or \
                      http://192.168.1.5:13378."
@@ -194,6 +248,26 @@ impl Run<'_> {
                 );
                 None
             }
+        }
+    }
+
+    /// Of the addresses to try for a bare `host[:port]`, the one that answers like ABS (as sign-in
+    /// picks it), else the first, so the steps explain why it does not; with a note on the choice.
+    async fn pick(&self, candidates: Vec<ServerUrl>) -> Option<(ServerUrl, &'static str)> {
+        if candidates.len() < 2 {
+            return candidates.into_iter().next().map(|url| (url, ""));
+        }
+        let found = tokio::time::timeout(self.timeout, discover_first(&candidates, self.tls)).await;
+        let http = candidates.iter().find(|url| url.scheme() == Scheme::Http);
+        match (found, http) {
+            (Ok(Ok(found)), Some(http)) if found.url.same_origin(http) => Some((
+                http.clone(),
+                "; no scheme was typed and only plain http answers there",
+            )),
+            _ => candidates
+                .into_iter()
+                .next()
+                .map(|url| (url, "; no scheme was typed, so https is checked")),
         }
     }
 
@@ -217,13 +291,22 @@ impl Run<'_> {
             Err(_) => {
                 self.fail(
                     Step::Dns,
+                    format!(
+                        "No name server answered for {host}: check this computer's network \
+                         connection."
+                    ),
                     format!("no answer from the name server within {:?}", self.timeout),
                     fix,
                 );
                 None
             }
             Ok(Err(e)) => {
-                self.fail(Step::Dns, format!("{host} cannot be resolved: {e}"), fix);
+                self.fail(
+                    Step::Dns,
+                    unknown_host(&host),
+                    format!("{host} cannot be resolved: {e}"),
+                    fix,
+                );
                 None
             }
             Ok(Ok(found)) => {
@@ -234,7 +317,12 @@ impl Run<'_> {
                     }
                 }
                 if addrs.is_empty() {
-                    self.fail(Step::Dns, format!("{host} has no address"), fix);
+                    self.fail(
+                        Step::Dns,
+                        unknown_host(&host),
+                        format!("{host} has no address"),
+                        fix,
+                    );
                     return None;
                 }
                 let shown: Vec<String> = addrs.iter().take(4).map(|a| a.ip().to_string()).collect();
@@ -273,19 +361,36 @@ impl Run<'_> {
                 Some(addr)
             }
             Ok(None) => {
-                let detail = match &last {
-                    Some((addr, e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                        format!("{addr} refused the connection: nothing listens on that port")
-                    }
-                    Some((addr, e)) => format!("cannot connect to {addr}: {e}"),
-                    None => "no address to connect to".to_owned(),
+                let (headline, detail) = match &last {
+                    Some((addr, e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => (
+                        format!(
+                            "Nothing answers at {addr}: check that Audiobookshelf is running and \
+                             that the port is right."
+                        ),
+                        format!("{addr} refused the connection: nothing listens on that port"),
+                    ),
+                    Some((addr, e)) => (
+                        format!(
+                            "Cannot connect to {addr}: check this computer's network and the \
+                             server's firewall."
+                        ),
+                        format!("cannot connect to {addr}: {e}"),
+                    ),
+                    None => (
+                        "The server name has no address to connect to: check the address.".into(),
+                        "no address to connect to".to_owned(),
+                    ),
                 };
-                self.fail(Step::Tcp, detail, fix_port);
+                self.fail(Step::Tcp, headline, detail, fix_port);
                 None
             }
             Err(_) => {
                 self.fail(
                     Step::Tcp,
+                    format!(
+                        "The server does not answer on port {port}: check that it is on and that \
+                         no firewall blocks the port."
+                    ),
                     format!(
                         "no answer within {:?}: the host is down, or a firewall drops the connection",
                         self.timeout
@@ -328,6 +433,8 @@ impl Run<'_> {
             Err(_) => {
                 self.fail(
                     Step::Tls,
+                    "The secure connection did not start: check that this port serves https."
+                        .into(),
                     format!("the TLS handshake did not finish within {:?}", self.timeout),
                     "Check that this port serves https (and not, e.g., SSH or plain http).".into(),
                 );
@@ -352,8 +459,11 @@ impl Run<'_> {
                     .and_then(Result::ok)
                     .and_then(|peer| pem_to_der(&peer.pem))
                     .and_then(|der| CertFacts::parse(&der));
-                let (detail, fix) = untrusted(&error, facts.as_ref(), &host, unix_now());
-                self.fail(Step::Tls, detail, fix);
+                let (headline, detail, fix) = untrusted(&error, facts.as_ref(), &host, unix_now());
+                self.certificate = facts
+                    .filter(|facts| facts.pinnable(unix_now()))
+                    .map(|facts| facts.fingerprint);
+                self.fail(Step::Tls, headline, detail, fix);
                 false
             }
         }
@@ -399,7 +509,7 @@ impl Run<'_> {
             Ok(found) => found,
             Err(e) => {
                 let fix = status_fix(&e, url);
-                self.fail(Step::Status, e.to_string(), fix);
+                self.fail(Step::Status, status_headline(&e, url), e.to_string(), fix);
                 return None;
             }
         };
@@ -467,6 +577,7 @@ impl Run<'_> {
             Err(e) => {
                 self.fail(
                     Step::SocketPolling,
+                    "ABS Tray could not set up its HTTP client: please report this bug.".into(),
                     e,
                     "This is a bug; please report it.".into(),
                 );
@@ -483,6 +594,7 @@ impl Run<'_> {
             Err(_) => {
                 self.fail(
                     Step::SocketPolling,
+                    socket_path_headline(url),
                     format!("GET {endpoint} got no answer within {:?}", self.timeout),
                     format!(
                         "Check that the reverse proxy forwards {}/socket.io/ to ABS and does \
@@ -495,6 +607,7 @@ impl Run<'_> {
             Ok(Err(e)) => {
                 self.fail(
                     Step::SocketPolling,
+                    socket_path_headline(url),
                     format!("GET {endpoint} failed: {}", innermost(&e)),
                     "The REST check passed, so the proxy treats /socket.io/ differently: \
                      forward it to ABS like the rest."
@@ -546,6 +659,7 @@ impl Run<'_> {
                 };
                 self.fail(
                     Step::SocketPolling,
+                    socket_path_headline(url),
                     format!("GET {endpoint}: {detail}"),
                     fix,
                 );
@@ -571,6 +685,11 @@ impl Run<'_> {
             Err(error) => error,
         };
         let advice = PROXY_ADVICE.replace("{base}", url.base_path());
+        let headline = if polling {
+            websocket_refused_headline(url)
+        } else {
+            socket_path_headline(url)
+        };
         let (detail, fix) = match &error {
             SocketError::Connect(text) if polling => (
                 format!(
@@ -604,7 +723,7 @@ impl Run<'_> {
                     .into(),
             ),
         };
-        self.fail(Step::Websocket, detail, fix);
+        self.fail(Step::Websocket, headline, detail, fix);
         false
     }
 
@@ -621,13 +740,20 @@ impl Run<'_> {
                 Ok(session) => session,
                 Err(AuthError::NotSignedIn) => return self.skip(Step::SocketAuth, not_signed_in()),
                 Err(e) => {
-                    let fix = if e.sign_in_required() {
-                        "Sign in again.".to_owned()
+                    let (headline, fix) = if e.sign_in_required() {
+                        (
+                            "The saved sign-in is no longer valid: sign in again.".to_owned(),
+                            "Sign in again.".to_owned(),
+                        )
                     } else {
-                        format!("Fix the problem above ({}), then try again.", e.code())
+                        (
+                            sentence(&format!("the saved sign-in cannot be used right now: {e}")),
+                            format!("Fix the problem above ({}), then try again.", e.code()),
+                        )
                     };
                     return self.fail(
                         Step::SocketAuth,
+                        headline,
                         format!("the saved sign-in cannot be used: {e}"),
                         fix,
                     );
@@ -662,6 +788,9 @@ impl Run<'_> {
                 Ok(Err(AuthAttempt::Refused(said))) => {
                     return self.fail(
                         Step::SocketAuth,
+                        "The server refuses the sign-in on the live connection: sign in again, \
+                         and check this computer's clock."
+                            .into(),
                         format!("the server refused the token even after a refresh ({said})"),
                         "Sign in again; if that does not help, check this computer's clock \
                          (see the clock step)."
@@ -671,6 +800,9 @@ impl Run<'_> {
                 Ok(Err(AuthAttempt::Socket(e))) => {
                     return self.fail(
                         Step::SocketAuth,
+                        "The live connection dropped during sign-in: try again, and check the \
+                         proxy's WebSocket timeouts."
+                            .into(),
                         shorten(&e.to_string()),
                         "The WebSocket worked a moment ago; try again, and check the proxy's \
                          WebSocket timeouts."
@@ -680,6 +812,9 @@ impl Run<'_> {
                 Err(_) => {
                     return self.fail(
                         Step::SocketAuth,
+                        "The server did not answer the sign-in on the live connection: check that \
+                         the proxy does not buffer WebSocket frames."
+                            .into(),
                         format!("no answer to the sign-in within {:?}", self.timeout),
                         "The server accepted the socket but did not answer `auth`: check that \
                          the proxy does not buffer WebSocket frames."
@@ -795,6 +930,68 @@ async fn authenticate(
 /// The detail for a skipped socket sign-in without a saved sign-in.
 fn not_signed_in() -> String {
     "not signed in to this server: sign in to also check that the socket accepts your token".into()
+}
+
+/// `text` as a sentence: capitalised, ending in a full stop.
+pub fn sentence(text: &str) -> String {
+    let text = text.trim();
+    let mut chars = text.chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let mut out: String = first.to_uppercase().chain(chars).collect();
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+/// The headline for a host name that does not resolve.
+fn unknown_host(host: &str) -> String {
+    format!(
+        "The server name {host} cannot be found: check its spelling, or connect to the network \
+         it is on."
+    )
+}
+
+/// The headline for a `/socket.io/` path that does not reach ABS.
+fn socket_path_headline(url: &ServerUrl) -> String {
+    format!(
+        "The live connection ({}/socket.io/) does not reach Audiobookshelf: forward it to ABS in \
+         the reverse proxy.",
+        url.base_path()
+    )
+}
+
+/// The headline for WebSocket upgrades refused while the rest of ABS answers (the proxy fault).
+pub fn websocket_refused_headline(url: &ServerUrl) -> String {
+    format!(
+        "The server refuses live connections (WebSocket), usually a reverse proxy setting: let \
+         it pass the Upgrade and Connection headers on {}/socket.io/.",
+        url.base_path()
+    )
+}
+
+/// The headline for a failed `GET /status`.
+fn status_headline(error: &AuthError, url: &ServerUrl) -> String {
+    match error {
+        AuthError::NotAbs => format!(
+            "{url} does not answer like Audiobookshelf: check the address, its port and base path."
+        ),
+        AuthError::Http {
+            status: 401 | 403 | 407,
+        } => "Something in front of Audiobookshelf asks for its own sign-in: let ABS Tray \
+              through to the server."
+            .into(),
+        AuthError::Http { status } => format!(
+            "The server answers HTTP {status} instead of Audiobookshelf: check that ABS runs and \
+             that the proxy points at it."
+        ),
+        AuthError::Timeout => "The server accepted the connection but did not answer: restart it \
+                               or check the proxy in front of it."
+            .into(),
+        other => sentence(&other.to_string()),
+    }
 }
 
 /// What to do about a failed `GET /status`.

@@ -192,6 +192,7 @@ mod tests {
             (
                 ConnectionStatus::Offline {
                     reason: "x".into(),
+                    detail: None,
                     retry_at_ms: None,
                 },
                 false,

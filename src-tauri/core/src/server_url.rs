@@ -29,10 +29,18 @@ pub enum ServerUrlError {
     /// `#...`: a fragment is never part of a server address.
     #[error("remove the part after '#' from the address")]
     Fragment,
+    /// A host name longer than DNS allows (253 characters), or an address longer than any server's.
+    #[error("the address is too long for a server address; check what was pasted")]
+    TooLong,
     /// The URL parser refused it (bad port, bad characters, ...).
     #[error("not a valid address: {0}")]
     Invalid(String),
 }
+
+/// The longest host name DNS can carry.
+const MAX_HOST_CHARS: usize = 253;
+/// The longest address accepted as typed (host, port and a base path).
+const MAX_ADDRESS_CHARS: usize = 2048;
 
 /// HTTP or HTTPS; kept as an enum so the insecure-transport check cannot be fooled by spelling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,19 +85,30 @@ impl ServerUrl {
     /// `http://192.168.1.5:13378`, with surrounding whitespace, trailing slashes, or the web client's
     /// `/login` page path.
     pub fn parse(input: &str) -> Result<Self, ServerUrlError> {
-        let trimmed = input.trim();
-        if trimmed.is_empty() {
-            return Err(ServerUrlError::Empty);
+        let (trimmed, typed) = split_scheme(input)?;
+        Self::parse_with(typed.unwrap_or(Scheme::Https), trimmed)
+    }
+
+    /// The addresses to try, in order, for what people type: the address itself when it names
+    /// its scheme (never anything else after an explicit `https://`); for a bare `host[:port]`,
+    /// https first and then plain http, since ABS itself serves plain http (port 13378).
+    pub fn candidates(input: &str) -> Result<Vec<Self>, ServerUrlError> {
+        let (trimmed, typed) = split_scheme(input)?;
+        match typed {
+            Some(scheme) => Ok(vec![Self::parse_with(scheme, trimmed)?]),
+            None => Ok(vec![
+                Self::parse_with(Scheme::Https, trimmed)?,
+                Self::parse_with(Scheme::Http, trimmed)?,
+            ]),
         }
-        let with_scheme = match trimmed.split_once("://") {
-            Some((scheme, _)) => {
-                let lower = scheme.to_ascii_lowercase();
-                if lower != "http" && lower != "https" {
-                    return Err(ServerUrlError::UnsupportedScheme(scheme.to_owned()));
-                }
-                trimmed.to_owned()
-            }
-            None => format!("https://{trimmed}"),
+    }
+
+    /// Parses `text`, with the scheme prefixed when it has none.
+    fn parse_with(scheme: Scheme, text: &str) -> Result<Self, ServerUrlError> {
+        let with_scheme = if text.contains("://") {
+            text.to_owned()
+        } else {
+            format!("{}://{text}", scheme.as_str())
         };
         let url = Url::parse(&with_scheme).map_err(|e| match e {
             url::ParseError::EmptyHost => ServerUrlError::NoHost,
@@ -117,6 +136,9 @@ impl ServerUrl {
         let host = match url.host() {
             None => return Err(ServerUrlError::NoHost),
             Some(Host::Domain("")) => return Err(ServerUrlError::NoHost),
+            Some(Host::Domain(name)) if name.len() > MAX_HOST_CHARS => {
+                return Err(ServerUrlError::TooLong);
+            }
             Some(host) => host.to_owned(),
         };
         let port = url.port_or_known_default().ok_or(ServerUrlError::NoHost)?;
@@ -181,6 +203,18 @@ impl ServerUrl {
         )
     }
 
+    /// What a user must know about how the connection travels: `None` over https, a short note
+    /// over plain http (with [`insecure_warning`](Self::insecure_warning)'s advice off the local network).
+    pub fn transport_note(&self) -> Option<String> {
+        if self.scheme == Scheme::Https {
+            return None;
+        }
+        Some(match self.insecure_warning() {
+            Some(warning) => format!("Connected over http: not encrypted. {warning}"),
+            None => "Connected over http: not encrypted.".to_owned(),
+        })
+    }
+
     /// `Some(warning)` when the password and tokens would cross a network in clear text: plain
     /// http to a host that is not loopback, private (RFC 1918, CGNAT/Tailscale, link-local, ULA)
     /// or a local name (`localhost`, `.local`, `.home.arpa`).
@@ -193,6 +227,26 @@ impl ServerUrl {
              Use https:// unless this server is on your own network.",
             self.host
         ))
+    }
+}
+
+/// The input trimmed, and the scheme it names (`None` for a bare `host[:port]`); refuses empty,
+/// overlong and non-HTTP input.
+fn split_scheme(input: &str) -> Result<(&str, Option<Scheme>), ServerUrlError> {
+    let trimmed = input.trim();
+    if trimmed.is_empty() {
+        return Err(ServerUrlError::Empty);
+    }
+    if trimmed.len() > MAX_ADDRESS_CHARS {
+        return Err(ServerUrlError::TooLong);
+    }
+    let Some((scheme, _)) = trimmed.split_once("://") else {
+        return Ok((trimmed, None));
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "http" => Ok((trimmed, Some(Scheme::Http))),
+        "https" => Ok((trimmed, Some(Scheme::Https))),
+        _ => Err(ServerUrlError::UnsupportedScheme(scheme.to_owned())),
     }
 }
 
@@ -304,6 +358,86 @@ mod tests {
         assert_eq!(url.scheme(), Scheme::Https);
         assert_eq!(url.port(), 13378);
         assert_eq!(url.to_string(), "https://nas.example.org:13378");
+    }
+
+    #[test]
+    fn a_bare_address_tries_https_then_http_on_the_same_port() {
+        for (typed, https, http) in [
+            (
+                "127.0.0.1:13378",
+                "https://127.0.0.1:13378",
+                "http://127.0.0.1:13378",
+            ),
+            (
+                " LocalHost:13378/ ",
+                "https://localhost:13378",
+                "http://localhost:13378",
+            ),
+            ("abs.lan", "https://abs.lan", "http://abs.lan"),
+            ("[::1]:13378", "https://[::1]:13378", "http://[::1]:13378"),
+            (
+                "nas.lan/audiobookshelf/",
+                "https://nas.lan/audiobookshelf",
+                "http://nas.lan/audiobookshelf",
+            ),
+        ] {
+            let found: Vec<String> = ServerUrl::candidates(typed)
+                .unwrap()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(found, [https, http], "{typed}");
+        }
+    }
+
+    #[test]
+    fn an_explicit_scheme_is_the_only_candidate() {
+        for typed in [
+            "https://127.0.0.1:13378",
+            "HTTPS://abs.lan",
+            "http://abs.lan",
+        ] {
+            let found = ServerUrl::candidates(typed).unwrap();
+            assert_eq!(found.len(), 1, "{typed}");
+            assert_eq!(found[0], parse(typed));
+        }
+        assert_eq!(
+            ServerUrl::candidates("ftp://abs.lan"),
+            Err(ServerUrlError::UnsupportedScheme("ftp".into()))
+        );
+    }
+
+    #[test]
+    fn overlong_hosts_and_addresses_are_refused() {
+        let host = format!("{}.example", "a".repeat(5000));
+        assert_eq!(ServerUrl::parse(&host), Err(ServerUrlError::TooLong));
+        assert_eq!(
+            ServerUrl::parse(&format!("https://h.example/{}", "p".repeat(3000))),
+            Err(ServerUrlError::TooLong)
+        );
+        let longest = format!(
+            "{}.{}.{}.{}",
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(61)
+        );
+        assert_eq!(longest.len(), 253);
+        assert!(ServerUrl::parse(&longest).is_ok());
+    }
+
+    #[test]
+    fn plain_http_is_named() {
+        assert_eq!(
+            parse("http://127.0.0.1:13378").transport_note().as_deref(),
+            Some("Connected over http: not encrypted.")
+        );
+        assert!(
+            parse("http://abs.example.com")
+                .transport_note()
+                .is_some_and(|note| note.contains("unencrypted"))
+        );
+        assert_eq!(parse("https://abs.example.com").transport_note(), None);
     }
 
     #[test]

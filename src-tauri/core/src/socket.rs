@@ -60,6 +60,63 @@ pub enum SocketError {
     Timeout(Duration),
 }
 
+impl SocketError {
+    /// One plain sentence for people: what happened and what ABS Tray does or the user can do.
+    /// [`Display`](std::fmt::Display) keeps the system's words for details and logs.
+    pub fn plain(&self) -> String {
+        match self {
+            Self::Connect(text) => connect_failure(text).to_owned(),
+            Self::BadUrl(_) => {
+                "The server address cannot be used for the live connection: sign in again with \
+                 the address you open Audiobookshelf with."
+                    .to_owned()
+            }
+            Self::Protocol(_) | Self::Refused(_) => {
+                "The server does not accept the live connection like Audiobookshelf 2.x: check \
+                 the address (run the connection check)."
+                    .to_owned()
+            }
+            Self::Closed => {
+                "The server closed the connection (it may be restarting): ABS Tray reconnects as \
+                 soon as it is back."
+                    .to_owned()
+            }
+            Self::HeartbeatTimeout(_) | Self::Timeout(_) => {
+                "The server stopped answering: ABS Tray reconnects as soon as it answers again."
+                    .to_owned()
+            }
+            Self::Io(_) => {
+                "The connection to the server was lost: ABS Tray reconnects as soon as it can."
+                    .to_owned()
+            }
+        }
+    }
+}
+
+/// People's words for a failed WebSocket open, from the transport's own text.
+fn connect_failure(text: &str) -> &'static str {
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("connection refused") {
+        "Cannot reach the server: nothing answers at its address. Check that Audiobookshelf is \
+         running; ABS Tray keeps trying."
+    } else if lower.contains("lookup") || lower.contains("name or service") {
+        "The server's name cannot be found: check this computer's network connection; ABS Tray \
+         keeps trying."
+    } else if lower.contains("http error: 400") || lower.contains("http error: 426") {
+        "The server refuses live connections (WebSocket), usually a reverse proxy setting: let \
+         it pass the Upgrade and Connection headers on /socket.io/ (run the connection check)."
+    } else if lower.contains("http error") {
+        "The server answers, but not with a live connection: check the address and the reverse \
+         proxy (run the connection check)."
+    } else if lower.contains("tls") || lower.contains("ssl") || lower.contains("certificate") {
+        "The secure connection to the server failed: run the connection check to see why."
+    } else if lower.contains("unreachable") || lower.contains("timed out") {
+        "Cannot reach the server from this network: ABS Tray keeps trying."
+    } else {
+        "Cannot open the live connection to the server: ABS Tray keeps trying."
+    }
+}
+
 /// What the server announced when the Engine.IO session opened.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]

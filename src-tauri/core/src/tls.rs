@@ -94,6 +94,9 @@ pub enum TlsError {
     /// [`fetch_certificate`]'s handshake failed even without verification.
     #[error("the server did not complete a TLS handshake: {0}")]
     Handshake(String),
+    /// The server now presents another certificate than the one the user chose to trust.
+    #[error("the server presents a different certificate than the one you chose to trust; check it again")]
+    CertificateChanged,
     /// Writing the pinned certificate failed.
     #[error("cannot save the pinned certificate {}: {reason}", path.display())]
     Write {
@@ -118,6 +121,7 @@ impl TlsError {
             Self::Connect(_) => "unreachable",
             Self::Handshake(_) => "tls_handshake_failed",
             Self::Write { .. } => "tls_pin_write_failed",
+            Self::CertificateChanged => "tls_certificate_changed",
         }
     }
 }
@@ -271,6 +275,14 @@ pub fn fingerprint(der: &[u8]) -> String {
 /// Where a pinned certificate with this (normalised, lowercase) fingerprint is stored.
 fn pinned_cert_path(config_dir: &Path, hex: &str) -> PathBuf {
     config_dir.join(CERTS_DIR).join(format!("{hex}.pem"))
+}
+
+/// Whether two SHA-256 fingerprints are the same, however they are written (`AB:CD…`, `abcd…`).
+pub fn same_fingerprint(a: &str, b: &str) -> bool {
+    matches!(
+        (normalise_fingerprint(a), normalise_fingerprint(b)),
+        (Ok(a), Ok(b)) if a == b
+    )
 }
 
 /// Accepts `AB:CD:..`, `abcd..`, with spaces; returns 64 lowercase hex digits.

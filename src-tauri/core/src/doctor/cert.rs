@@ -28,6 +28,12 @@ pub(super) struct CertFacts {
 }
 
 impl CertFacts {
+    /// Whether pinning this certificate is a sensible trust choice at `now`: it is in its
+    /// validity period (pinning does not make an expired certificate right).
+    pub(super) fn pinnable(&self, now: i64) -> bool {
+        (self.not_before..=self.not_after).contains(&now)
+    }
+
     /// Reads a DER certificate; `None` when it cannot be parsed.
     pub(super) fn parse(der: &[u8]) -> Option<Self> {
         use x509_parser::extensions::GeneralName;
@@ -96,14 +102,14 @@ fn matches_host(names: &[String], host: &str) -> bool {
     })
 }
 
-/// The detail and fix for a certificate the trust settings refused; `error` is native-tls's text,
-/// `facts` the certificate fetched without verification (when that worked).
+/// The headline, detail and fix for a certificate the trust settings refused; `error` is
+/// native-tls's text, `facts` the certificate fetched without verification (when that worked).
 pub(super) fn untrusted(
     error: &str,
     facts: Option<&CertFacts>,
     host: &str,
     now: i64,
-) -> (String, String) {
+) -> (String, String, String) {
     let Some(facts) = facts else {
         let lower = error.to_ascii_lowercase();
         let plain_http = [
@@ -113,19 +119,30 @@ pub(super) fn untrusted(
         ]
         .iter()
         .any(|needle| lower.contains(needle));
-        let fix = if plain_http {
-            "This port answers plain HTTP, not HTTPS: use http:// with this port, or the \
-             proxy's https port."
+        let (headline, fix) = if plain_http {
+            (
+                "This port answers plain http, not https: type the address with http:// in front.",
+                "This port answers plain HTTP, not HTTPS: use http:// with this port, or the \
+                 proxy's https port.",
+            )
         } else {
-            "Check the TLS setup of the server or proxy (protocol versions, certificate chain)."
+            (
+                "The secure connection failed: check the TLS setup of the server or its proxy.",
+                "Check the TLS setup of the server or proxy (protocol versions, certificate chain).",
+            )
         };
         return (
+            headline.into(),
             format!("no TLS handshake possible: {}", shorten(error)),
             fix.into(),
         );
     };
     if now > facts.not_after {
         return (
+            format!(
+                "The server's certificate expired on {}: renew it on the server, or check its clock.",
+                date(facts.not_after)
+            ),
             format!(
                 "the certificate for {} expired on {}",
                 facts.subject,
@@ -138,6 +155,9 @@ pub(super) fn untrusted(
     }
     if now < facts.not_before {
         return (
+            "The server's certificate is not valid yet: check this computer's clock and the \
+             server's."
+                .into(),
             format!(
                 "the certificate for {} is only valid from {}",
                 facts.subject,
@@ -148,6 +168,9 @@ pub(super) fn untrusted(
     }
     if facts.self_signed {
         return (
+            "The server's certificate is self-signed: trust it only if its fingerprint matches \
+             your server's."
+                .into(),
             format!(
                 "the certificate for {} is self-signed (SHA-256 {})",
                 facts.subject, facts.fingerprint
@@ -162,6 +185,11 @@ pub(super) fn untrusted(
     if !matches_host(&facts.names, host) {
         return (
             format!(
+                "The server's certificate is for another name ({}): connect with that name, or \
+                 trust this certificate if the server is yours.",
+                facts.names.first().map_or("none", String::as_str)
+            ),
+            format!(
                 "the certificate is for {}, not for {host}",
                 facts.names.join(", ")
             ),
@@ -171,6 +199,11 @@ pub(super) fn untrusted(
         );
     }
     (
+        format!(
+            "The server's certificate comes from a CA this computer does not trust (\"{}\"): \
+             trust that CA, or this certificate if the server is yours.",
+            facts.issuer
+        ),
         format!(
             "the certificate for {} was issued by \"{}\", which this computer does not trust ({})",
             facts.subject,
@@ -243,28 +276,28 @@ mod tests {
     #[test]
     fn certificate_problems_are_told_apart() {
         let error = "certificate verify failed";
-        let (detail, fix) = untrusted(error, Some(&facts(&["abs.test"])), "abs.test", 3_000);
+        let (_, detail, fix) = untrusted(error, Some(&facts(&["abs.test"])), "abs.test", 3_000);
         assert!(detail.contains("expired"), "{detail}");
         assert!(fix.contains("Renew"), "{fix}");
-        let (detail, _) = untrusted(error, Some(&facts(&["abs.test"])), "abs.test", 500);
+        let (_, detail, _) = untrusted(error, Some(&facts(&["abs.test"])), "abs.test", 500);
         assert!(detail.contains("only valid from"), "{detail}");
         let self_signed = CertFacts {
             self_signed: true,
             ..facts(&["abs.test"])
         };
-        let (detail, fix) = untrusted(error, Some(&self_signed), "abs.test", 1_500);
+        let (_, detail, fix) = untrusted(error, Some(&self_signed), "abs.test", 1_500);
         assert!(
             detail.contains("self-signed") && detail.contains("AB:CD"),
             "{detail}"
         );
         assert!(fix.contains("pinned_cert_sha256"), "{fix}");
-        let (detail, fix) = untrusted(error, Some(&facts(&["abs.test"])), "10.1.1.1", 1_500);
+        let (_, detail, fix) = untrusted(error, Some(&facts(&["abs.test"])), "10.1.1.1", 1_500);
         assert!(detail.contains("not for 10.1.1.1"), "{detail}");
         assert!(fix.contains("reissue"), "{fix}");
-        let (detail, fix) = untrusted(error, Some(&facts(&["abs.test"])), "abs.test", 1_500);
+        let (_, detail, fix) = untrusted(error, Some(&facts(&["abs.test"])), "abs.test", 1_500);
         assert!(detail.contains("Home CA"), "{detail}");
         assert!(fix.contains("extra_ca_pem"), "{fix}");
-        let (detail, fix) = untrusted(
+        let (_, detail, fix) = untrusted(
             "error:0A00010B:SSL routines::wrong version number",
             None,
             "h",

@@ -109,6 +109,8 @@ pub struct Check {
     pub name: Step,
     /// How it went.
     pub verdict: Verdict,
+    /// For a failure: one sentence saying what is wrong and what to do, shown first.
+    pub headline: Option<String>,
     /// What was seen, for people.
     pub detail: String,
     /// What to change, when something should be.
@@ -122,6 +124,9 @@ pub struct Report {
     pub server: Option<String>,
     /// One entry per [`Step`], in [`Step::ALL`] order.
     pub checks: Vec<Check>,
+    /// The SHA-256 fingerprint (`AB:CD:…`) of a certificate this computer does not trust but that
+    /// can be pinned (self-signed, private CA, a name mismatch): the trust choice offered.
+    pub certificate: Option<String>,
 }
 
 impl Report {
@@ -154,6 +159,11 @@ impl Report {
     pub fn first_failure(&self) -> Option<&Check> {
         self.checks.iter().find(|c| c.verdict == Verdict::Fail)
     }
+
+    /// The first failed step's sentence: what is wrong and what to do, in plain words.
+    pub fn headline(&self) -> Option<&str> {
+        self.first_failure()?.headline.as_deref()
+    }
 }
 
 #[cfg(test)]
@@ -165,11 +175,13 @@ mod tests {
         let check = |name, verdict| Check {
             name,
             verdict,
+            headline: None,
             detail: String::new(),
             fix: None,
         };
         let mut report = Report {
             server: None,
+            certificate: None,
             checks: vec![
                 check(Step::Address, Verdict::Ok),
                 check(Step::Tls, Verdict::Skipped),

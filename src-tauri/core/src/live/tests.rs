@@ -80,6 +80,7 @@ fn connected(admin: bool) -> ConnectionStatus {
 fn offline_status() -> ConnectionStatus {
     ConnectionStatus::Offline {
         reason: "gone".into(),
+        detail: None,
         retry_at_ms: None,
     }
 }

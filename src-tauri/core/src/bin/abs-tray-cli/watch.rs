@@ -313,6 +313,7 @@ fn describe_status(status: &ConnectionStatus) -> String {
         ConnectionStatus::Offline {
             reason,
             retry_at_ms,
+            ..
         } => {
             let retry = retry_at_ms
                 .and_then(|at| {
