@@ -4,6 +4,7 @@
 //! The core's [`App`] owns the account, the connection, live state and popups; the shell adds
 //! only the desktop parts (tray, window, launch at login, the built-in demo server).
 
+pub mod args;
 mod commands;
 mod demo;
 mod tray;
@@ -16,6 +17,7 @@ use abs_tray_core::app::{App, AppOptions, View};
 use abs_tray_core::config::SettingsFile;
 use abs_tray_core::delivery::{AppIdentity, Delivery, Opener};
 use abs_tray_core::token_store::{AsyncTokenStore, KeyringStore};
+use args::{Invocation, Launch};
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, RunEvent, Runtime};
 use tauri_plugin_autostart::{MacosLauncher, ManagerExt};
@@ -23,12 +25,9 @@ use tauri_plugin_opener::OpenerExt;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
+pub use args::{DEMO_ARG, HIDDEN_ARG};
 pub use window::MAIN_WINDOW;
 
-/// The argument the login item starts the app with: stay in the tray, no window.
-pub const HIDDEN_ARG: &str = "--hidden";
-/// The argument that signs in to the built-in demo server when no account is saved.
-pub const DEMO_ARG: &str = "--demo";
 /// The event carrying the [`WindowView`] to the window.
 pub const VIEW_EVENT: &str = "view";
 
@@ -91,20 +90,27 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
     ])
 }
 
-/// Adds ABS Tray's plugins, state and handlers to a builder.
-pub fn app_builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+/// Adds ABS Tray's plugins, state and handlers to a builder, to start as `launch` says.
+pub fn app_builder<R: Runtime>(builder: tauri::Builder<R>, launch: Launch) -> tauri::Builder<R> {
     with_commands(builder)
         // Must be first: a second launch hands over to this one before anything else starts.
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
-            window::show(app);
+        .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| {
+            // The login item starting while the app already runs must not pop the window up.
+            let hidden = matches!(
+                args::parse(args.into_iter().skip(1)),
+                Ok(Invocation::Run(Launch { hidden: true, .. }))
+            );
+            if !hidden {
+                window::show(app);
+            }
         }))
         .plugin(tauri_plugin_autostart::init(
             MacosLauncher::LaunchAgent,
             Some(vec![HIDDEN_ARG]),
         ))
         .plugin(tauri_plugin_opener::init())
-        .setup(|app| {
-            setup(app.handle())?;
+        .setup(move |app| {
+            setup(app.handle(), launch)?;
             Ok(())
         })
         .on_window_event(window::on_event)
@@ -126,7 +132,10 @@ impl<R: Runtime> Opener for ShellOpener<R> {
 }
 
 /// Starts the core, the tray and (unless started at login) the window.
-fn setup<R: Runtime>(handle: &AppHandle<R>) -> Result<(), Box<dyn std::error::Error>> {
+fn setup<R: Runtime>(
+    handle: &AppHandle<R>,
+    launch: Launch,
+) -> Result<(), Box<dyn std::error::Error>> {
     let delivery = Delivery::start(
         AppIdentity::default(),
         Arc::new(ShellOpener(handle.clone())),
@@ -143,11 +152,10 @@ fn setup<R: Runtime>(handle: &AppHandle<R>) -> Result<(), Box<dyn std::error::Er
     tray::create(handle)?;
     forward_views(handle.clone(), app.clone());
 
-    let args: Vec<String> = std::env::args().collect();
-    if !args.iter().any(|a| a == HIDDEN_ARG) {
+    if !launch.hidden {
         window::show(handle);
     }
-    if args.iter().any(|a| a == DEMO_ARG) && app.view().borrow().account.is_none() {
+    if launch.demo && app.view().borrow().account.is_none() {
         let handle = handle.clone();
         tauri::async_runtime::spawn(async move {
             let shell = handle.state::<Shell>();
@@ -205,9 +213,30 @@ pub(crate) fn set_autostart<R: Runtime>(
     Ok(())
 }
 
-/// Starts ABS Tray and blocks until the user quits.
+/// Starts ABS Tray and blocks until the user quits. `--help`, `--version` and a usage error
+/// print and exit first (0, 0, 2), and so does a machine without a desktop (1): none of them
+/// needs a display or hands over to a running instance.
 pub fn run() {
     abs_tray_core::panic_hook::install();
+    let launch = match args::parse(std::env::args_os().skip(1)) {
+        Ok(Invocation::Run(launch)) => launch,
+        Ok(Invocation::Help) => {
+            print!("{}", args::USAGE);
+            return;
+        }
+        Ok(Invocation::Version) => {
+            println!("{}", args::VERSION);
+            return;
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(problem) = open_display() {
+        eprintln!("{problem}");
+        std::process::exit(1);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ABS_TRAY_LOG")
@@ -220,7 +249,8 @@ pub fn run() {
         .with(abs_tray_core::logging::without_raw_traffic())
         .init();
 
-    let app = match app_builder(tauri::Builder::default()).build(tauri::generate_context!()) {
+    let builder = app_builder(tauri::Builder::default(), launch);
+    let app = match builder.build(tauri::generate_context!()) {
         Ok(app) => app,
         Err(err) => {
             tracing::error!(%err, "ABS Tray could not start");
@@ -239,6 +269,20 @@ pub fn run() {
         }
         _ => {}
     });
+}
+
+/// Makes sure there is a desktop to show the app on, in one line when there is not (GTK's own
+/// answer is a panic inside the Tauri builder).
+fn open_display() -> Result<(), String> {
+    let display = std::env::var_os("DISPLAY");
+    let wayland = std::env::var_os("WAYLAND_DISPLAY");
+    if let Some(problem) = args::display_problem(display.as_deref(), wayland.as_deref()) {
+        return Err(problem.to_owned());
+    }
+    // The Tauri builder initialises GTK again later; a second call is a no-op once it worked.
+    #[cfg(target_os = "linux")]
+    gtk::init().map_err(|err| args::display_failed(display.as_deref(), &err))?;
+    Ok(())
 }
 
 #[cfg(test)]
