@@ -26,8 +26,9 @@ use crate::token_store::{Account, AsyncTokenStore, StoreError};
 
 /// Largest reply body read from the server; anything bigger is refused unread.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-/// Refresh this long before the access token expires (the socket checks `exp` at `auth` time).
-pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+/// The most a refresh is brought forward before the access token expires (the socket checks
+/// `exp` at `auth` time); shorter-lived tokens are refreshed in their last quarter instead.
+pub const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 /// Time allowed to open a TCP + TLS connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for a whole request.
@@ -62,6 +63,16 @@ pub enum AuthError {
     /// There is no saved credential for this account.
     #[error("not signed in")]
     NotSignedIn,
+    /// The server rejected a token again within half its lifetime of the last refresh made for a
+    /// rejection; another refresh would only spend the server's sign-in rate limit.
+    #[error(
+        "the server keeps refusing new tokens; trying again in {} seconds",
+        retry_in.as_secs().max(1)
+    )]
+    TokenRefused {
+        /// How long until a refresh may be tried again.
+        retry_in: Duration,
+    },
     /// Connection refused, DNS failure, network down.
     #[error("cannot reach the server: {reason}")]
     Unreachable {
@@ -129,6 +140,7 @@ impl AuthError {
             Self::RateLimited { .. } => "rate_limited",
             Self::RefreshRejected { .. } => "refresh_rejected",
             Self::NotSignedIn => "not_signed_in",
+            Self::TokenRefused { .. } => "token_refused",
             Self::Unreachable { .. } => "unreachable",
             Self::Timeout => "timeout",
             Self::UntrustedCertificate { .. } => "tls_untrusted",
@@ -292,8 +304,14 @@ pub struct Session {
     /// Token for the socket `auth` event and `Authorization: Bearer`: an access token (2.26+) or
     /// the legacy non-expiring `user.token` (older servers, API-key sign-in).
     pub access: Secret,
-    /// The access token's `exp`; `None` for legacy tokens, which do not expire.
+    /// The access token's `exp` by the server's clock; `None` for legacy tokens, which do not
+    /// expire.
     pub access_expires_at: Option<SystemTime>,
+    /// How long the access token lives (`exp - iat`); `None` for legacy tokens. Refreshes are
+    /// paced by this and [`Session::received_at`], both independent of the server's clock.
+    pub access_lifetime: Option<Duration>,
+    /// When this computer received the access token.
+    pub received_at: SystemTime,
     /// The rotating refresh token (2.26+ password sign-in only).
     pub refresh: Option<Secret>,
     /// The server's version, from the reply's `serverSettings`.
@@ -306,9 +324,10 @@ impl Session {
         self.user_type.is_admin()
     }
 
-    /// True within [`REFRESH_MARGIN`] of expiry (or after it); never for legacy tokens.
+    /// True in the last quarter of the access token's life (at most [`MAX_REFRESH_MARGIN`]
+    /// before its end) or after it; never for legacy tokens.
     pub fn needs_refresh(&self, now: SystemTime) -> bool {
-        needs_refresh(self.access_expires_at, now)
+        needs_refresh(self.received_at, self.access_lifetime, now)
     }
 
     /// The credential to keep in the keyring after a password sign-in: the refresh token, or
@@ -323,10 +342,43 @@ impl Session {
     }
 }
 
-/// True when a token expiring at `expires_at` should be refreshed at `now`: within
-/// [`REFRESH_MARGIN`] of expiry or past it. `None` (no expiry) never needs a refresh.
-pub fn needs_refresh(expires_at: Option<SystemTime>, now: SystemTime) -> bool {
-    expires_at.is_some_and(|exp| now + REFRESH_MARGIN >= exp)
+/// How long before its end a token living `lifetime` is refreshed: a quarter of its life, at
+/// most [`MAX_REFRESH_MARGIN`]. A fixed margin would make every use of a token that lives less
+/// than the margin a refresh (ABS allows 40 auth requests per 10 minutes).
+pub fn refresh_margin(lifetime: Duration) -> Duration {
+    (lifetime / 4).min(MAX_REFRESH_MARGIN)
+}
+
+/// True when a token received at `received_at` that lives `lifetime` should be refreshed at
+/// `now`: less than [`refresh_margin`] of its life is left, or none. Scheduled refreshes are
+/// therefore at least three quarters of a lifetime apart however often the token is asked for.
+/// `None` (a token that does not expire) never needs one. Measured on this computer's clock from
+/// when the token arrived, so a clock set wrong does not turn every request into a refresh; a
+/// clock set back makes the token look young, and a rejection then refreshes it.
+pub fn needs_refresh(received_at: SystemTime, lifetime: Option<Duration>, now: SystemTime) -> bool {
+    let Some(lifetime) = lifetime else {
+        return false;
+    };
+    let age = now.duration_since(received_at).unwrap_or(Duration::ZERO);
+    age + refresh_margin(lifetime) >= lifetime
+}
+
+/// How long a refresh asked for because the server rejected a token must wait, given when the
+/// last such refresh ran: at most one per half-lifetime, so a server (or a proxy that drops the
+/// `Authorization` header) that rejects every token cannot turn each poll into a refresh.
+/// `None` when it may run now: the first one always may, and so may any for a token that does
+/// not expire (re-authorizing an API key is not rate-limited).
+pub fn rejected_refresh_wait(
+    lifetime: Option<Duration>,
+    last: Option<SystemTime>,
+    now: SystemTime,
+) -> Option<Duration> {
+    let (lifetime, last) = (lifetime?, last?);
+    // A clock set back since the last one: its age is unknown, so do not block on it.
+    let since = now.duration_since(last).ok()?;
+    (lifetime / 2)
+        .checked_sub(since)
+        .filter(|wait| !wait.is_zero())
 }
 
 /// A REST client for one server. Cheap to clone (connections are pooled and shared).
@@ -411,7 +463,7 @@ impl AbsClient {
             .body(body.to_string());
         let reply = self.send(request).await?;
         match reply.status.as_u16() {
-            200..=299 => session_from(&reply.body, TokenSource::Login),
+            200..=299 => session_from(&reply.body, TokenSource::Login, SystemTime::now()),
             401 => Err(AuthError::BadCredentials),
             404 => Err(AuthError::NotAbs),
             _ => Err(common_failure(&reply)),
@@ -428,7 +480,7 @@ impl AbsClient {
             .bearer_auth(token.expose());
         let reply = self.send(request).await?;
         match reply.status.as_u16() {
-            200..=299 => session_from(&reply.body, TokenSource::Authorize),
+            200..=299 => session_from(&reply.body, TokenSource::Authorize, SystemTime::now()),
             401 | 403 => Err(AuthError::InvalidApiKey),
             404 => Err(AuthError::NotAbs),
             _ => Err(common_failure(&reply)),
@@ -445,7 +497,7 @@ impl AbsClient {
             .header("x-refresh-token", refresh.expose());
         let reply = self.send(request).await?;
         match reply.status.as_u16() {
-            200..=299 => session_from(&reply.body, TokenSource::Refresh),
+            200..=299 => session_from(&reply.body, TokenSource::Refresh, SystemTime::now()),
             401 => Err(AuthError::RefreshRejected {
                 reason: error_field(&reply.body).unwrap_or_else(|| "Unauthorized".to_owned()),
             }),
@@ -534,22 +586,26 @@ enum TokenSource {
     Authorize,
 }
 
-/// Builds a [`Session`] from a login/refresh/authorize body.
-fn session_from(body: &[u8], source: TokenSource) -> Result<Session, AuthError> {
+/// Builds a [`Session`] from a login/refresh/authorize body that arrived at `received_at`.
+fn session_from(
+    body: &[u8],
+    source: TokenSource,
+    received_at: SystemTime,
+) -> Result<Session, AuthError> {
     let reply: LoginResponse = serde_json::from_slice(body).map_err(|e| decode_error(&e))?;
     let user = reply.user;
     let missing = |what: &str| AuthError::Decode {
         reason: format!("the reply has no {what}"),
     };
-    let (access, access_expires_at, refresh) = match (source, user.access_token) {
+    let (access, timing, refresh) = match (source, user.access_token) {
         (TokenSource::Authorize, _) | (TokenSource::Login, None) => {
             let legacy = user.token.ok_or_else(|| missing("user.token"))?;
             (legacy, None, None)
         }
         (TokenSource::Refresh, None) => return Err(missing("user.accessToken")),
         (_, Some(access)) => {
-            let exp = token_expiry(&access)?;
-            (access, exp, user.refresh_token)
+            let timing = token_timing(&access, received_at)?;
+            (access, timing, user.refresh_token)
         }
     };
     Ok(Session {
@@ -557,7 +613,9 @@ fn session_from(body: &[u8], source: TokenSource) -> Result<Session, AuthError> 
         username: user.username,
         user_type: user.user_type,
         access,
-        access_expires_at,
+        access_expires_at: timing.map(|(exp, _)| exp),
+        access_lifetime: timing.map(|(_, lifetime)| lifetime),
+        received_at,
         refresh,
         server_version: reply
             .server_settings
@@ -570,6 +628,9 @@ fn session_from(body: &[u8], source: TokenSource) -> Result<Session, AuthError> 
 /// The claims this client reads from a JWT without verifying it (it has no key to verify with).
 #[derive(Deserialize)]
 struct PeekClaims {
+    /// Issued at, seconds since the epoch.
+    #[serde(default)]
+    iat: Option<f64>,
     /// Expiry, seconds since the epoch.
     #[serde(default)]
     exp: Option<f64>,
@@ -588,15 +649,42 @@ fn peek_claims(token: &Secret) -> Result<PeekClaims, AuthError> {
         })
 }
 
-/// `exp` of an access token as a time; `None` when it has none.
-fn token_expiry(token: &Secret) -> Result<Option<SystemTime>, AuthError> {
-    match peek_claims(token)?.exp {
-        None => Ok(None),
-        Some(exp) if (0.0..1e12).contains(&exp) => {
-            Ok(Some(UNIX_EPOCH + Duration::from_secs_f64(exp)))
-        }
-        Some(_) => Err(AuthError::Decode {
-            reason: "the access token's expiry is out of range".to_owned(),
+/// A JWT time claim as a time; an error when it is out of range.
+fn claim_time(secs: f64, what: &str) -> Result<SystemTime, AuthError> {
+    if (0.0..1e12).contains(&secs) {
+        Ok(UNIX_EPOCH + Duration::from_secs_f64(secs))
+    } else {
+        Err(AuthError::Decode {
+            reason: format!("the access token's {what} is out of range"),
+        })
+    }
+}
+
+/// An access token's `exp` and lifetime (`exp - iat`; without `iat`, what is left of it at
+/// `received_at`); `None` when it has no `exp`. `iat` is whole seconds, so a token may live up
+/// to a second less than that; the refresh margin (a quarter) covers it.
+fn token_timing(
+    token: &Secret,
+    received_at: SystemTime,
+) -> Result<Option<(SystemTime, Duration)>, AuthError> {
+    let claims = peek_claims(token)?;
+    let Some(exp) = claims
+        .exp
+        .map(|exp| claim_time(exp, "expiry"))
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    let issued = match claims.iat {
+        Some(iat) => claim_time(iat, "issue time")?,
+        None => received_at,
+    };
+    match exp.duration_since(issued) {
+        Ok(lifetime) if !lifetime.is_zero() => Ok(Some((exp, lifetime))),
+        _ => Err(AuthError::Decode {
+            reason: "the access token expires as soon as it is issued (is this computer's clock \
+                     right?)"
+                .to_owned(),
         }),
     }
 }
@@ -837,14 +925,63 @@ mod tests {
         assert_eq!(ServerVersion::new(2, 36, 0).to_string(), "2.36.0");
     }
 
+    const MIN: Duration = Duration::from_secs(60);
+
     #[test]
-    fn needs_refresh_within_five_minutes_of_expiry() {
-        let exp = Some(at(10_000));
-        assert!(!needs_refresh(exp, at(10_000 - 301)));
-        assert!(needs_refresh(exp, at(10_000 - 300)));
-        assert!(needs_refresh(exp, at(10_000 - 1)));
-        assert!(needs_refresh(exp, at(20_000)));
-        assert!(!needs_refresh(None, at(u32::MAX.into())));
+    fn a_long_lived_token_is_refreshed_five_minutes_before_its_end() {
+        let hour = Some(60 * MIN);
+        assert_eq!(refresh_margin(60 * MIN), MAX_REFRESH_MARGIN);
+        assert!(!needs_refresh(at(0), hour, at(3600 - 301)));
+        assert!(needs_refresh(at(0), hour, at(3600 - 300)));
+        assert!(needs_refresh(at(0), hour, at(3600 - 1)));
+        assert!(needs_refresh(at(0), hour, at(20_000)));
+        assert!(!needs_refresh(at(0), None, at(u32::MAX.into())));
+    }
+
+    #[test]
+    fn a_short_lived_token_is_refreshed_in_its_last_quarter() {
+        let minute = Some(MIN);
+        assert_eq!(refresh_margin(MIN), Duration::from_secs(15));
+        assert!(!needs_refresh(at(1000), minute, at(1000)));
+        assert!(!needs_refresh(at(1000), minute, at(1044)));
+        assert!(needs_refresh(at(1000), minute, at(1045)));
+        assert!(needs_refresh(at(1000), minute, at(5000)));
+        // A clock set back since the token came: it looks young, a rejection refreshes it.
+        assert!(!needs_refresh(at(1000), minute, at(10)));
+    }
+
+    #[test]
+    fn polling_every_five_seconds_for_three_minutes_refreshes_a_minute_token_four_times() {
+        // The storm of issue 11: a 60 s token asked for every 5 s (the window's poll).
+        let lifetime = Some(MIN);
+        let mut received = at(0);
+        let mut refreshes = Vec::new();
+        for t in (0..=180).step_by(5) {
+            if needs_refresh(received, lifetime, at(t)) {
+                received = at(t);
+                refreshes.push(t);
+            }
+        }
+        assert_eq!(refreshes, [45, 90, 135, 180]);
+        assert!(refreshes.windows(2).all(|w| w[1] - w[0] >= 30));
+    }
+
+    #[test]
+    fn refreshes_after_rejections_are_one_per_half_lifetime() {
+        let minute = Some(MIN);
+        assert_eq!(rejected_refresh_wait(minute, None, at(50)), None);
+        assert_eq!(
+            rejected_refresh_wait(minute, Some(at(50)), at(50)),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            rejected_refresh_wait(minute, Some(at(50)), at(70)),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(rejected_refresh_wait(minute, Some(at(50)), at(80)), None);
+        assert_eq!(rejected_refresh_wait(minute, Some(at(50)), at(20)), None);
+        // Tokens that do not expire are re-authorized, which is not rate-limited.
+        assert_eq!(rejected_refresh_wait(None, Some(at(50)), at(50)), None);
     }
 
     #[test]
@@ -855,14 +992,16 @@ mod tests {
                 "serverSettings":{{"version":"2.36.0"}}}}"#,
             jwt(r#"{"userId":"u1","type":"access","iat":1000,"exp":4600}"#).expose()
         );
-        let s = session_from(body.as_bytes(), TokenSource::Login).unwrap();
+        let s = session_from(body.as_bytes(), TokenSource::Login, at(1001)).unwrap();
         assert_eq!(s.access_expires_at, Some(at(4600)));
+        assert_eq!(s.access_lifetime, Some(Duration::from_secs(3600)));
+        assert_eq!(s.received_at, at(1001));
         assert_eq!(s.refresh, Some(Secret::new("r1")));
         assert!(s.is_admin());
         assert_eq!(s.server_version, Some(ServerVersion::new(2, 36, 0)));
         assert_eq!(s.long_lived_credential(), Some(&Secret::new("r1")));
-        assert!(s.needs_refresh(at(4400)));
-        assert!(!s.needs_refresh(at(4000)));
+        assert!(s.needs_refresh(at(4301)));
+        assert!(!s.needs_refresh(at(4300)));
         let debug = format!("{s:?}");
         assert!(
             !debug.contains("r1") && !debug.contains("legacy"),
@@ -873,7 +1012,7 @@ mod tests {
     #[test]
     fn legacy_login_uses_the_non_expiring_token() {
         let body = r#"{"user":{"id":"u1","username":"bob","type":"user","isActive":true,"token":"legacy"}}"#;
-        let s = session_from(body.as_bytes(), TokenSource::Login).unwrap();
+        let s = session_from(body.as_bytes(), TokenSource::Login, at(0)).unwrap();
         assert_eq!(s.access, Secret::new("legacy"));
         assert_eq!(s.access_expires_at, None);
         assert_eq!(s.refresh, None);
@@ -891,13 +1030,13 @@ mod tests {
             b"\xff\xfe",
         ];
         for body in cases {
-            let err = session_from(body, TokenSource::Login).unwrap_err();
+            let err = session_from(body, TokenSource::Login, at(0)).unwrap_err();
             assert_eq!(err.code(), "bad_reply", "{err:?}");
         }
         let no_access =
             br#"{"user":{"id":"u1","username":"a","type":"user","isActive":true,"token":"t"}}"#;
         assert_eq!(
-            session_from(no_access, TokenSource::Refresh)
+            session_from(no_access, TokenSource::Refresh, at(0))
                 .unwrap_err()
                 .code(),
             "bad_reply"
@@ -907,7 +1046,7 @@ mod tests {
     #[test]
     fn decode_errors_never_echo_the_body() {
         let body = br#"{"user":{"id":5,"username":"secret-looking-value"}}"#;
-        let err = session_from(body, TokenSource::Login).unwrap_err();
+        let err = session_from(body, TokenSource::Login, at(0)).unwrap_err();
         assert!(!err.to_string().contains("secret-looking"), "{err}");
     }
 
@@ -921,9 +1060,31 @@ mod tests {
 
     #[test]
     fn expiry_out_of_range_is_refused() {
-        assert!(token_expiry(&jwt(r#"{"exp":-5}"#)).is_err());
-        assert!(token_expiry(&jwt(r#"{"exp":1e300}"#)).is_err());
-        assert_eq!(token_expiry(&jwt(r#"{"iat":5}"#)).unwrap(), None);
+        assert!(token_timing(&jwt(r#"{"exp":-5}"#), at(0)).is_err());
+        assert!(token_timing(&jwt(r#"{"exp":1e300}"#), at(0)).is_err());
+        assert!(token_timing(&jwt(r#"{"iat":-1,"exp":5}"#), at(0)).is_err());
+        assert_eq!(token_timing(&jwt(r#"{"iat":5}"#), at(0)).unwrap(), None);
+    }
+
+    #[test]
+    fn the_lifetime_comes_from_iat_or_from_arrival() {
+        // iat and exp: the server's clock does not matter, only their difference.
+        assert_eq!(
+            token_timing(&jwt(r#"{"iat":100,"exp":160}"#), at(9_999)).unwrap(),
+            Some((at(160), MIN))
+        );
+        // No iat: what is left at arrival.
+        assert_eq!(
+            token_timing(&jwt(r#"{"exp":160}"#), at(100)).unwrap(),
+            Some((at(160), MIN))
+        );
+        // A token that lives no time at all would make every use a refresh: refused.
+        for claims in [r#"{"iat":160,"exp":160}"#, r#"{"iat":170,"exp":160}"#] {
+            let err = token_timing(&jwt(claims), at(0)).unwrap_err();
+            assert_eq!(err.code(), "bad_reply", "{claims}");
+        }
+        let err = token_timing(&jwt(r#"{"exp":160}"#), at(200)).unwrap_err();
+        assert!(err.to_string().contains("clock"), "{err}");
     }
 
     #[test]

@@ -1,11 +1,18 @@
 //! Tokens for the connection, from the keyring-backed sign-in: the access token lives in memory,
 //! the long-lived credential in the keyring, and a refresh happens before the token expires.
+//!
+//! Refreshes are paced by the token's lifetime whatever asks for tokens (the socket, REST polls
+//! every 5 s while the window is open, covers): one in the last quarter of its life (at most
+//! 5 minutes before its end), and when the server rejects a token, one refresh for that at most
+//! every half-lifetime (see [`auth::needs_refresh`] and [`auth::rejected_refresh_wait`]). ABS
+//! allows 40 sign-in requests per 10 minutes per address; a refresh per poll would lock the user
+//! out.
 
 use std::time::SystemTime;
 
 use tokio::sync::Mutex;
 
-use crate::auth::{AuthError, Session, TokenManager};
+use crate::auth::{self, AuthError, Session, TokenManager};
 use crate::connection::{CredentialError, Credentials};
 use crate::protocol::DailyLogs;
 use crate::secret::Secret;
@@ -15,8 +22,17 @@ use crate::secret::Secret;
 pub struct SignedIn {
     /// Reads and rotates the stored credential.
     manager: TokenManager,
+    /// The current session and the pacing of refreshes.
+    state: Mutex<State>,
+}
+
+/// What [`SignedIn`] keeps between calls.
+#[derive(Debug)]
+struct State {
     /// The current session; `None` until the first token is asked for.
-    session: Mutex<Option<Session>>,
+    session: Option<Session>,
+    /// When the last refresh asked for because of a rejected token ran.
+    last_rejected_refresh: Option<SystemTime>,
 }
 
 impl SignedIn {
@@ -24,7 +40,10 @@ impl SignedIn {
     pub fn new(manager: TokenManager, session: Option<Session>) -> Self {
         Self {
             manager,
-            session: Mutex::new(session),
+            state: Mutex::new(State {
+                session,
+                last_rejected_refresh: None,
+            }),
         }
     }
 
@@ -33,16 +52,31 @@ impl SignedIn {
         &self.manager
     }
 
-    /// The current session, refreshed first when asked to or when its token is about to expire.
-    pub async fn session(&self, refresh: bool) -> Result<Session, AuthError> {
-        let mut current = self.session.lock().await;
-        let stale = current
-            .as_ref()
-            .is_none_or(|session| session.needs_refresh(SystemTime::now()));
-        if refresh || stale {
-            *current = Some(self.manager.resume().await?);
+    /// The current session, refreshed first when its token is about to expire, or when
+    /// `rejected` (the server refused its token) unless a refresh for a rejection already ran in
+    /// the last half of the token's lifetime: then [`AuthError::TokenRefused`], worth retrying.
+    pub async fn session(&self, rejected: bool) -> Result<Session, AuthError> {
+        let now = SystemTime::now();
+        let mut state = self.state.lock().await;
+        let refresh = match &state.session {
+            None => true,
+            Some(session) if rejected => {
+                if let Some(retry_in) = auth::rejected_refresh_wait(
+                    session.access_lifetime,
+                    state.last_rejected_refresh,
+                    now,
+                ) {
+                    return Err(AuthError::TokenRefused { retry_in });
+                }
+                state.last_rejected_refresh = Some(now);
+                true
+            }
+            Some(session) => session.needs_refresh(now),
+        };
+        if refresh {
+            state.session = Some(self.manager.resume().await?);
         }
-        current.clone().ok_or(AuthError::NotSignedIn)
+        state.session.clone().ok_or(AuthError::NotSignedIn)
     }
 }
 
@@ -55,9 +89,10 @@ impl Credentials for SignedIn {
     }
 
     async fn user_id(&self) -> Option<String> {
-        self.session
+        self.state
             .lock()
             .await
+            .session
             .as_ref()
             .map(|s| s.user_id.clone())
     }

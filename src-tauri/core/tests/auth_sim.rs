@@ -242,25 +242,37 @@ async fn a_revoked_refresh_token_is_rejected_and_nothing_is_deleted() {
 }
 
 #[tokio::test]
-async fn a_short_lived_access_token_needs_refresh_by_its_own_exp() {
+async fn a_short_lived_access_token_is_refreshed_in_the_last_quarter_of_its_life() {
     let config = SimConfig {
-        access_ttl: Duration::from_secs(2),
+        access_ttl: Duration::from_secs(60),
         ..SimConfig::default()
     };
     let (_sim, url) = sim_with(config).await;
-    let before = secs(SystemTime::now());
+    let before = SystemTime::now();
     let session = client(&url).login("alice", &password()).await.unwrap();
     let exp = session.access_expires_at.unwrap();
     assert!(
-        (before + 1..=before + 4).contains(&secs(exp)),
+        (secs(before) + 59..=secs(before) + 62).contains(&secs(exp)),
         "exp {}",
         secs(exp)
     );
-    // Past exp: expired. Well before exp: still fine. Within 5 minutes: refresh now.
-    assert!(session.needs_refresh(exp + Duration::from_secs(1)));
-    assert!(needs_refresh(Some(exp), exp - Duration::from_secs(299)));
-    assert!(!needs_refresh(Some(exp), exp - Duration::from_secs(301)));
-    assert!(session.needs_refresh(SystemTime::now()));
+    // The lifetime is the token's own (`exp - iat`), counted from its arrival.
+    assert_eq!(session.access_lifetime, Some(Duration::from_secs(60)));
+    assert!(session.received_at >= before);
+    let received = session.received_at;
+    // Fresh: no refresh (a fixed 5-minute margin refreshed at every use). Its last quarter: refresh.
+    assert!(!session.needs_refresh(SystemTime::now()));
+    assert!(!needs_refresh(
+        received,
+        session.access_lifetime,
+        received + Duration::from_secs(44)
+    ));
+    assert!(needs_refresh(
+        received,
+        session.access_lifetime,
+        received + Duration::from_secs(45)
+    ));
+    assert!(session.needs_refresh(received + Duration::from_secs(61)));
 }
 
 /// Answers every request with `respond(method_and_path)`; counts the requests it saw.

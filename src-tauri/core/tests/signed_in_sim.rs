@@ -96,7 +96,7 @@ async fn wait_connected(handle: &ConnectionHandle) -> String {
 
 #[tokio::test]
 async fn an_expiring_access_token_is_refreshed_before_the_socket_signs_in() {
-    // A 60 s token is inside the app's refresh margin, so it counts as about to expire.
+    // A 60 s token received 50 s ago is in the last quarter of its life: about to expire.
     let (sim, url) = sim_with(SimConfig {
         access_ttl: Duration::from_secs(60),
         ..SimConfig::default()
@@ -104,7 +104,9 @@ async fn an_expiring_access_token_is_refreshed_before_the_socket_signs_in() {
     .await;
     let store = Arc::new(MemoryStore::new());
     let tokens = manager(&url, &store);
-    let session = tokens.sign_in(&Secret::new(PASSWORD)).await.unwrap();
+    let mut session = tokens.sign_in(&Secret::new(PASSWORD)).await.unwrap();
+    assert!(!session.needs_refresh(SystemTime::now()));
+    session.received_at -= Duration::from_secs(50);
     assert!(session.needs_refresh(SystemTime::now()));
     let signed_in_with = stored(&store, &url).unwrap();
     // And the server no longer takes it: a socket `auth` with it would get `auth_failed`.
