@@ -96,6 +96,27 @@ impl PopupWatch {
         }
     }
 
+    /// Every popup up to and including the first one matching `pred`, within `timeout`; `None`
+    /// when none matched in time. With a popup that must come last (a barrier sent after the
+    /// others), this is also every popup the events before it raised: they go out in order.
+    pub fn collect_until(
+        &self,
+        timeout: Duration,
+        mut pred: impl FnMut(&Popup) -> bool,
+    ) -> Option<Vec<Popup>> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let popup = self.popups.recv_timeout(left).ok()?;
+            let done = pred(&popup);
+            seen.push(popup);
+            if done {
+                return Some(seen);
+            }
+        }
+    }
+
     /// Every popup already seen, without waiting.
     pub fn drain(&self) -> Vec<Popup> {
         self.popups.try_iter().collect()
