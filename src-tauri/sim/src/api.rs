@@ -189,6 +189,11 @@ pub(crate) fn start_scan(core: &CoreRef, library: &str) -> Result<String, SimErr
     scan::start(core, &mut st, library)
 }
 
+pub(crate) fn start_watcher_scan(core: &CoreRef, library: &str) -> Result<String, SimError> {
+    let mut st = core.lock();
+    scan::start_watcher(core, &mut st, library)
+}
+
 pub(crate) fn finish_scan(
     core: &CoreRef,
     task: &str,

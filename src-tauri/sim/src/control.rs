@@ -29,6 +29,7 @@ pub(crate) fn router() -> Router<CoreRef> {
         .route("/__sim/finish", post(finish))
         .route("/__sim/scan/start", post(scan_start))
         .route("/__sim/scan/finish", post(scan_finish))
+        .route("/__sim/watcher-scan/start", post(watcher_scan_start))
         .route("/__sim/items", post(items))
         .route("/__sim/admin-message", post(admin_message))
         .route("/__sim/backup-applied", post(backup_applied))
@@ -200,6 +201,19 @@ async fn scan_start(
     reply(api::start_scan(&core, &library).map(|id| json!({ "taskId": id })))
 }
 
+async fn watcher_scan_start(
+    State(core): State<CoreRef>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let b = body_or_return!(headers, body);
+    let library = http::string(&b, "library").or_else(|| api::first_library(&core));
+    let Some(library) = library else {
+        return bad("no library");
+    };
+    reply(api::start_watcher_scan(&core, &library).map(|id| json!({ "taskId": id })))
+}
+
 async fn scan_finish(
     State(core): State<CoreRef>,
     headers: HeaderMap,
@@ -212,7 +226,8 @@ async fn scan_finish(
         &task,
         count(&b, "added"),
         count(&b, "updated"),
-        count(&b, "missing"),
+        // A watcher scan's word for missing.
+        count(&b, "missing").max(count(&b, "removed")),
     );
     reply(r.map(|()| json!({"ok": true})))
 }

@@ -328,8 +328,16 @@ impl Sim {
         api::start_scan(&self.core, library)
     }
 
-    /// Ends a scan with that many added, updated and missing items (`items_added`,
-    /// `items_updated`, `task_finished`).
+    /// The file watcher saw files change in a library: a `watcher-scan` task starts
+    /// (`task_started`, to every authenticated socket); end it with [`Sim::finish_scan`].
+    /// Returns the task id.
+    pub fn start_watcher_scan(&self, library: &str) -> Result<String, SimError> {
+        api::start_watcher_scan(&self.core, library)
+    }
+
+    /// Ends a scan with that many added, updated and missing items. A library scan sends
+    /// `items_updated`, `items_added` and `task_finished`; a watcher scan `item_updated` and
+    /// `item_added` one by one and `task_finished` whose results call the missing `removed`.
     pub fn finish_scan(
         &self,
         task: &str,

@@ -329,20 +329,31 @@ impl PlaybackSession {
     }
 }
 
-/// Scan results attached to a finished library-scan task.
+/// Scan results attached to a finished scan task.
 #[derive(Clone, Debug)]
 pub(crate) struct ScanResults {
     pub added: u32,
     pub updated: u32,
+    /// Items marked missing: `missing` of a library scan, `removed` of a watcher scan.
     pub missing: u32,
     pub elapsed: i64,
     pub text: String,
 }
 
-/// A task in progress (`Task`), here always a library scan.
+/// Who started a scan: someone (`library-scan`) or the file watcher (`watcher-scan`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ScanKind {
+    /// `LibraryScanner.scan`: an admin's (or the schedule's) full scan.
+    Library,
+    /// `LibraryScanner.scanFilesChanged`: files changed under a library folder.
+    Watcher,
+}
+
+/// A task in progress (`Task`), here always a scan.
 #[derive(Clone, Debug)]
 pub(crate) struct Task {
     pub id: String,
+    pub kind: ScanKind,
     pub library_id: String,
     pub library_name: String,
     pub library_media_type: String,

@@ -6,8 +6,8 @@ use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
 
 use crate::model::{
-    ApiKey, Chapter, Device, Item, Library, MediaProgress, PlayMethod, PlaybackSession, SeriesRef,
-    Task, User, UserType,
+    ApiKey, Chapter, Device, Item, Library, MediaProgress, PlayMethod, PlaybackSession, ScanKind,
+    SeriesRef, Task, User, UserType,
 };
 use crate::state::State;
 
@@ -904,27 +904,49 @@ pub(crate) fn library_json(l: &Library) -> Value {
 }
 
 pub(crate) fn task_json(t: &Task) -> TaskJson {
-    let mut data = json!({
-        "libraryId": t.library_id,
-        "libraryName": t.library_name,
-        "libraryMediaType": t.library_media_type,
-    });
+    let watcher = t.kind == ScanKind::Watcher;
+    // The watcher's task data has no media type; its results say `removed` and come in the
+    // order `scanFilesChanged` builds them.
+    let mut data = if watcher {
+        json!({"libraryId": t.library_id, "libraryName": t.library_name})
+    } else {
+        json!({
+            "libraryId": t.library_id,
+            "libraryName": t.library_name,
+            "libraryMediaType": t.library_media_type,
+        })
+    };
     if let (Some(r), Some(obj)) = (&t.scan_results, data.as_object_mut()) {
-        obj.insert(
-            "scanResults".into(),
-            json!({"added": r.added, "updated": r.updated, "missing": r.missing, "elapsed": r.elapsed, "text": r.text}),
-        );
+        let results = if watcher {
+            json!({"added": r.added, "updated": r.updated, "removed": r.missing, "text": r.text, "elapsed": r.elapsed})
+        } else {
+            json!({"added": r.added, "updated": r.updated, "missing": r.missing, "elapsed": r.elapsed, "text": r.text})
+        };
+        obj.insert("scanResults".into(), results);
     }
     let (description, description_key) = match &t.description {
         Some((text, key)) => (Some(text.clone()), Some(key.clone())),
         None => (None, None),
     };
+    let (action, title, title_key) = if watcher {
+        (
+            "watcher-scan",
+            format!("Scanning file changes in \"{}\"", t.library_name),
+            "MessageTaskScanningFileChanges",
+        )
+    } else {
+        (
+            "library-scan",
+            format!("Scanning \"{}\" library", t.library_name),
+            "MessageTaskScanningLibrary",
+        )
+    };
     TaskJson {
         id: t.id.clone(),
-        action: "library-scan",
+        action,
         data,
-        title: format!("Scanning \"{}\" library", t.library_name),
-        title_key: "MessageTaskScanningLibrary",
+        title,
+        title_key,
         title_subs: vec![t.library_name.clone()],
         description,
         description_key,

@@ -1,11 +1,11 @@
-//! Library scans as tasks (`task_started` / `task_finished` with `scanResults`), cancelling
-//! them, and new items appearing.
+//! Scans as tasks (`task_started` / `task_finished` with `scanResults`): library scans, which
+//! can be cancelled, and the file watcher's scans; new items appearing.
 
 use crate::catalog;
 use crate::emit;
 use crate::error::SimError;
 use crate::logs::{self, LogLevel};
-use crate::model::{Author, Item, ScanResults, Task, User};
+use crate::model::{Author, Item, ScanKind, ScanResults, Task, User};
 use crate::payloads;
 use crate::persist;
 use crate::state::{Core, State, now_ms};
@@ -51,7 +51,9 @@ fn timestamp(ms: i64) -> String {
     }
 }
 
-fn results(added: u32, updated: u32, missing: u32, elapsed: i64) -> ScanResults {
+/// The counts and the server's text; a watcher scan's text has no duration and calls its
+/// removed items "missing" (`scanFilesChanged`).
+fn results(kind: ScanKind, added: u32, updated: u32, missing: u32, elapsed: i64) -> ScanResults {
     let mut parts = Vec::new();
     if added > 0 {
         parts.push(format!("{added} added"));
@@ -67,12 +69,16 @@ fn results(added: u32, updated: u32, missing: u32, elapsed: i64) -> ScanResults 
     } else {
         parts.join(", ")
     };
+    let text = match kind {
+        ScanKind::Library => format!("{changes} ({})", elapsed_pretty(elapsed)),
+        ScanKind::Watcher => changes,
+    };
     ScanResults {
         added,
         updated,
         missing,
         elapsed,
-        text: format!("{changes} ({})", elapsed_pretty(elapsed)),
+        text,
     }
 }
 
@@ -80,19 +86,24 @@ fn can_access(library_id: &str) -> impl Fn(&User) -> bool + '_ {
     move |u: &User| u.can_access_library(library_id)
 }
 
-/// Starts a scan task: `task_started` to everyone authenticated.
+/// Starts a library scan task: `task_started` to everyone authenticated.
 pub(crate) fn start(core: &Core, st: &mut State, library_id: &str) -> Result<String, SimError> {
     let lib = st
         .library(library_id)
         .cloned()
         .ok_or_else(|| SimError::UnknownLibrary(library_id.to_string()))?;
-    if st.tasks.iter().any(|t| t.library_id == library_id) {
+    if st
+        .tasks
+        .iter()
+        .any(|t| t.library_id == library_id && t.kind == ScanKind::Library)
+    {
         let msg = format!("[LibraryScanner] Already scanning {library_id}");
         logs::log(core, st, LogLevel::Error, "LibraryScanner.js:57", msg);
         return Err(SimError::AlreadyScanning(library_id.to_string()));
     }
     let task = Task {
         id: uuid::Uuid::new_v4().to_string(),
+        kind: ScanKind::Library,
         library_id: lib.id.clone(),
         library_name: lib.name.clone(),
         library_media_type: lib.media_type.clone(),
@@ -115,12 +126,44 @@ pub(crate) fn start(core: &Core, st: &mut State, library_id: &str) -> Result<Str
     Ok(id)
 }
 
-/// `cancel_scan`: a running scan of that library ends as "Task canceled by user".
+/// The file watcher saw files change under a library folder: a `watcher-scan` task starts
+/// (`task_started` to everyone authenticated, like every task), to be ended by [`finish`].
+pub(crate) fn start_watcher(
+    core: &Core,
+    st: &mut State,
+    library_id: &str,
+) -> Result<String, SimError> {
+    let lib = st
+        .library(library_id)
+        .cloned()
+        .ok_or_else(|| SimError::UnknownLibrary(library_id.to_string()))?;
+    let task = Task {
+        id: uuid::Uuid::new_v4().to_string(),
+        kind: ScanKind::Watcher,
+        library_id: lib.id.clone(),
+        library_name: lib.name.clone(),
+        library_media_type: lib.media_type.clone(),
+        scan_results: None,
+        description: None,
+        is_finished: false,
+        started_at: now_ms(),
+        finished_at: None,
+        cancel_requested: false,
+    };
+    let id = task.id.clone();
+    let json = payloads::task_json(&task);
+    st.tasks.push(task);
+    emit::to_all(core, st, "task_started", &json, None);
+    Ok(id)
+}
+
+/// `cancel_scan`: a running library scan of that library ends as "Task canceled by user"
+/// (watcher scans cannot be cancelled).
 pub(crate) fn cancel(core: &Core, st: &mut State, library_id: &str) {
     let Some(task_id) = st
         .tasks
         .iter_mut()
-        .find(|t| t.library_id == library_id)
+        .find(|t| t.library_id == library_id && t.kind == ScanKind::Library)
         .map(|t| {
             t.cancel_requested = true;
             t.id.clone()
@@ -131,8 +174,10 @@ pub(crate) fn cancel(core: &Core, st: &mut State, library_id: &str) {
     let _ = finish_task(core, st, &task_id, 0, 0, 0, true);
 }
 
-/// Ends a scan: new items (`author_added`, `items_added`), updated and missing ones
-/// (`items_updated`), then `task_finished` with `scanResults`.
+/// Ends a scan. A library scan: updated and missing items (`items_updated`), new ones
+/// (`author_added`, `items_added`), then `task_finished` with `scanResults`. A watcher scan:
+/// `item_updated` for each updated or removed (marked missing) item, `author_added` and
+/// `item_added` for each new one, then `task_finished` whose results say `removed`.
 pub(crate) fn finish(
     core: &Core,
     st: &mut State,
@@ -159,6 +204,9 @@ fn finish_task(
         .position(|t| t.id == task_id)
         .ok_or_else(|| SimError::UnknownTask(task_id.to_string()))?;
     let library_id = st.tasks[idx].library_id.clone();
+    if st.tasks[idx].kind == ScanKind::Watcher {
+        return finish_watcher(core, st, idx, added, updated, missing);
+    }
     let now = now_ms();
     let version = core.version_string();
 
@@ -227,7 +275,13 @@ fn finish_task(
 
     let task = &mut st.tasks[idx];
     let elapsed = now - task.started_at;
-    task.scan_results = Some(results(added, n_updated, n_missing, elapsed));
+    task.scan_results = Some(results(
+        ScanKind::Library,
+        added,
+        n_updated,
+        n_missing,
+        elapsed,
+    ));
     task.is_finished = true;
     task.finished_at = Some(now);
     if canceled {
@@ -256,6 +310,94 @@ fn finish_task(
         n_missing
     );
     logs::log(core, st, LogLevel::Info, "LibraryScanner.js:100", msg);
+    persist::save(core, st);
+    Ok(())
+}
+
+/// `scanFilesChanged` + `scanFolderUpdates`: one item at a time, then the task's results.
+fn finish_watcher(
+    core: &Core,
+    st: &mut State,
+    idx: usize,
+    added: u32,
+    updated: u32,
+    removed: u32,
+) -> Result<(), SimError> {
+    let library_id = st.tasks[idx].library_id.clone();
+    let now = now_ms();
+    let version = core.version_string();
+    let candidates: Vec<String> = st
+        .db
+        .items
+        .iter()
+        .filter(|i| i.library_id == library_id && !i.is_missing)
+        .map(|i| i.id.clone())
+        .collect();
+    let mut it = candidates.into_iter();
+    let updates: Vec<_> = it.by_ref().take(updated as usize).collect();
+    let changes = updates
+        .into_iter()
+        .map(|id| (id, false))
+        .chain(it.take(removed as usize).map(|id| (id, true)));
+    // (updated, removed)
+    let mut counts = (0, 0);
+    for (id, gone) in changes {
+        let Some(item) = st.db.items.iter_mut().find(|i| i.id == id) else {
+            continue;
+        };
+        item.updated_at = now;
+        if gone {
+            item.is_missing = true;
+            counts.1 += 1;
+        } else {
+            item.last_scan = now;
+            counts.0 += 1;
+        }
+        let (title, json) = (item.title.clone(), payloads::item_expanded(item, &version));
+        if gone {
+            let msg = format!(
+                "[LibraryScanner] Scanning file update group and library item was deleted \"{title}\" - marking as missing"
+            );
+            logs::log(core, st, LogLevel::Info, "LibraryScanner.js:603", msg);
+        }
+        emit::to_all(
+            core,
+            st,
+            "item_updated",
+            &json,
+            Some(&can_access(&library_id)),
+        );
+    }
+    let mut n_added = 0;
+    for _ in 0..added {
+        let index = st.db.items.len();
+        let Some((item, authors)) = catalog::add_book(&mut st.db, &library_id, index, now) else {
+            break;
+        };
+        emit_new_authors(core, st, &authors);
+        let json = payloads::item_expanded(&item, &version);
+        emit::to_all(
+            core,
+            st,
+            "item_added",
+            &json,
+            Some(&can_access(&library_id)),
+        );
+        n_added += 1;
+    }
+    let mut task = st.tasks.remove(idx);
+    let elapsed = now - task.started_at;
+    task.scan_results = Some(results(
+        ScanKind::Watcher,
+        n_added,
+        counts.0,
+        counts.1,
+        elapsed,
+    ));
+    task.is_finished = true;
+    task.finished_at = Some(now);
+    let json = payloads::task_json(&task);
+    emit::to_all(core, st, "task_finished", &json, None);
     persist::save(core, st);
     Ok(())
 }
@@ -318,12 +460,18 @@ mod tests {
 
     #[test]
     fn scan_texts_match_the_server() {
-        assert_eq!(results(1, 0, 0, 107).text, "1 added (107 ms)");
-        assert_eq!(results(0, 0, 0, 2_500).text, "No changes needed (2 sec)");
+        use ScanKind::{Library, Watcher};
+        assert_eq!(results(Library, 1, 0, 0, 107).text, "1 added (107 ms)");
         assert_eq!(
-            results(2, 1, 3, 61_000).text,
+            results(Library, 0, 0, 0, 2_500).text,
+            "No changes needed (2 sec)"
+        );
+        assert_eq!(
+            results(Library, 2, 1, 3, 61_000).text,
             "2 added, 1 updated, 3 missing (1 min)"
         );
+        assert_eq!(results(Watcher, 0, 0, 1, 5_000).text, "1 missing");
+        assert_eq!(results(Watcher, 0, 0, 0, 5).text, "No changes needed");
         assert_eq!(timestamp(65_000), "1:05");
     }
 }

@@ -191,6 +191,25 @@ async fn control_api_mirrors_the_rust_api() {
         admin.wait_arg("task_finished").await["data"]["scanResults"]["added"],
         2
     );
+    let r = send(
+        c.post(format!("{base}/__sim/watcher-scan/start"))
+            .json(&json!({})),
+    )
+    .await;
+    let task = r.body["taskId"].as_str().unwrap().to_string();
+    assert_eq!(
+        admin.wait_arg("task_started").await["action"],
+        "watcher-scan"
+    );
+    send(
+        c.post(format!("{base}/__sim/scan/finish"))
+            .json(&json!({"task": task, "removed": 1})),
+    )
+    .await;
+    assert_eq!(
+        admin.wait_arg("task_finished").await["data"]["scanResults"]["removed"],
+        1
+    );
     send(
         c.post(format!("{base}/__sim/admin-message"))
             .json(&json!({"message": "hi"})),

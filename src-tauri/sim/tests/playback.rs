@@ -361,6 +361,82 @@ async fn scans_are_tasks_and_cancel_is_admin_only() {
 }
 
 #[tokio::test]
+async fn watcher_scans_reach_everyone_and_report_removed() {
+    let mut w = world().await;
+    let lib = w.sim.library_id();
+    let gone = w.sim.item_ids()[0].clone();
+    let task = w.sim.start_watcher_scan(&lib).unwrap();
+    for socket in [&mut w.admin, &mut w.player] {
+        let started = socket.wait_arg("task_started").await;
+        assert_shape(&started, &watcher_scan("task_started"), "task_started");
+        assert_eq!(started["action"], "watcher-scan");
+        assert_eq!(started["title"], "Scanning file changes in \"Audiobooks\"");
+    }
+    let tasks = get(&w.sim, "/api/tasks", &w.alice.access_token).await;
+    assert_eq!(tasks.body["tasks"][0]["id"], json!(task));
+    // It is not a library scan: cancel_scan leaves it, and a library scan may run beside it.
+    w.admin.emit("cancel_scan", &[json!(lib)]);
+    assert!(w.admin.barrier().await.is_empty());
+    let library_scan = w.sim.start_scan(&lib).unwrap();
+    w.sim.finish_scan(&library_scan, 0, 0, 0).unwrap();
+
+    w.sim.finish_scan(&task, 0, 0, 1).unwrap();
+    for socket in [&mut w.admin, &mut w.player] {
+        let finished = loop {
+            let finished = socket.wait_arg("task_finished").await;
+            if finished["id"] == json!(task) {
+                break finished;
+            }
+        };
+        let results = &finished["data"]["scanResults"];
+        assert_eq!(
+            (&results["removed"], &results["text"]),
+            (&json!(1), &json!("1 missing"))
+        );
+    }
+    let r = get(&w.sim, &format!("/api/items/{gone}"), &w.alice.access_token).await;
+    assert_eq!(r.body["isMissing"], true);
+    assert!(
+        get(&w.sim, "/api/tasks", &w.alice.access_token).await.body["tasks"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // One file changed, one book gone, one added: item by item, then the results.
+    let task = w.sim.start_watcher_scan(&lib).unwrap();
+    w.player.wait("task_started").await;
+    w.sim.finish_scan(&task, 1, 1, 1).unwrap();
+    let seen = w.player.until("task_finished").await;
+    // A new author comes with the new item only when the catalogue has not seen the name.
+    let seen: Vec<_> = seen
+        .into_iter()
+        .filter(|(n, _)| n != "author_added")
+        .collect();
+    let names: Vec<_> = seen.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "item_updated",
+            "item_updated",
+            "item_added",
+            "task_finished"
+        ]
+    );
+    assert_eq!(seen[0].1[0]["isMissing"], false, "updated");
+    assert_eq!(seen[1].1[0]["isMissing"], true, "removed");
+    let finished = &seen.last().unwrap().1[0];
+    assert_shape(finished, &watcher_scan("task_finished"), "task_finished");
+    let results = &finished["data"]["scanResults"];
+    assert_eq!(
+        (&results["added"], &results["updated"], &results["removed"]),
+        (&json!(1), &json!(1), &json!(1))
+    );
+    assert_eq!(results["text"], "1 added, 1 updated, 1 missing");
+    assert!(results.get("missing").is_none());
+}
+
+#[tokio::test]
 async fn users_added_and_removed_reach_admins_with_the_fixture_shape() {
     let mut w = world().await;
     let body = json!({"username": "bob", "password": "pw", "type": "user", "isActive": true});

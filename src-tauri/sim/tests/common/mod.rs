@@ -50,6 +50,18 @@ pub fn captured(event: &str) -> Value {
         .unwrap_or_else(|| panic!("no captured {event}"))
 }
 
+/// The args of the watcher-scan fixture's first event with that name (a reconstruction, see
+/// its `note`).
+pub fn watcher_scan(event: &str) -> Value {
+    fixture("watcher-scan-events.json")["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == event)
+        .map(|e| e["args"][0].clone())
+        .unwrap_or_else(|| panic!("no watcher-scan {event}"))
+}
+
 /// An object's keys, sorted (serde_json's map does not keep the order).
 pub fn keys(v: &Value) -> Vec<String> {
     sorted(
