@@ -1,0 +1,583 @@
+//! Every way into ABS Tray through the real window (the `abs-tray` binary under Xvfb, driven by
+//! WebDriver) against the simulator: the errors a new user meets (unreachable, unknown host,
+//! wrong password, an API key that is wrong, inactive, expired or of a deleted user, a
+//! self-signed certificate), each read as one plain sentence under the button and saved as a
+//! screenshot in `target/screenshots/`; and the sign-ins that work: the certificate trusted from
+//! the window, an address typed without a scheme (plain http, said in the header), a server
+//! under a base path behind a proxy, an API key after "Sign in again". Between accounts the
+//! window starts fresh and keeps the last address.
+//!
+//! Needs `scripts/desktop-session.sh` (make test runs it) and tauri-driver; fails, never skips.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use abs_sim::{Sim, SimConfig};
+use abs_tray_e2e::desktop::{app_binary, require_desktop_session, target_dir};
+use abs_tray_e2e::front::{Front, FrontConfig, self_signed};
+use abs_tray_e2e::tauri_driver::TauriDriver;
+use abs_tray_e2e::webdriver::{Session, WebDriverError};
+use serde_json::{Value, json};
+
+/// Limit for the window to appear and render (WebKit's first start under Xvfb takes seconds).
+const STARTUP: Duration = Duration::from_secs(60);
+/// Limit for a sign-in, a diagnosis or a re-render.
+const WAIT: Duration = Duration::from_secs(20);
+
+const ROOT_PASSWORD: &str = "root pass word";
+const ALICE_PASSWORD: &str = "alice-pw";
+
+/// Unwraps a WebDriver result, saying which step failed.
+trait Step<T> {
+    /// The value, or a panic naming the step and the WebDriver error.
+    fn step(self, what: &str) -> T;
+}
+
+impl<T> Step<T> for Result<T, WebDriverError> {
+    fn step(self, what: &str) -> T {
+        self.unwrap_or_else(|err| panic!("{what}: {err}"))
+    }
+}
+
+/// The window under test.
+struct Window {
+    session: Session,
+    shots: PathBuf,
+}
+
+impl Window {
+    /// Runs a script and returns its value.
+    async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+        self.session.execute(script, args).await.step(script)
+    }
+
+    /// Whether the element is rendered (not inside `[hidden]`, has boxes).
+    async fn shown(&self, css: &str) -> bool {
+        self.js(
+            "const e = document.querySelector(arguments[0]);
+             return e !== null && e.closest('[hidden]') === null && e.getClientRects().length > 0;",
+            vec![json!(css)],
+        )
+        .await
+            == Value::Bool(true)
+    }
+
+    /// Waits until a script returns true.
+    async fn until(&self, what: &str, script: &str, args: Vec<Value>) {
+        self.session
+            .wait_for(WAIT, what, || {
+                let args = args.clone();
+                async move {
+                    let value = self.session.execute(script, args).await?;
+                    Ok((value == Value::Bool(true)).then_some(()))
+                }
+            })
+            .await
+            .step(what);
+    }
+
+    /// The text of the first element matching `css` ("" when absent).
+    async fn text(&self, css: &str) -> String {
+        self.js(
+            "const e = document.querySelector(arguments[0]); return e ? e.textContent.trim() : '';",
+            vec![json!(css)],
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    /// Sets a field's value as typing would (value, then `input`).
+    async fn type_into(&self, css: &str, text: &str) {
+        self.js(
+            "const e = document.querySelector(arguments[0]);
+             e.value = arguments[1];
+             e.dispatchEvent(new Event('input', { bubbles: true }));
+             return true;",
+            vec![json!(css), json!(text)],
+        )
+        .await;
+    }
+
+    /// Clicks the first element matching `css` once it is shown and enabled.
+    async fn click(&self, css: &str) {
+        self.until(
+            &format!("{css} clickable"),
+            "const e = document.querySelector(arguments[0]);
+             return e !== null && !e.disabled && e.closest('[hidden]') === null;",
+            vec![json!(css)],
+        )
+        .await;
+        self.session
+            .click_css(css)
+            .await
+            .step(&format!("click {css}"));
+    }
+
+    /// Sets the API-key checkbox as a user would.
+    async fn use_api_key(&self, on: bool) {
+        let checked = self
+            .js(
+                "return document.getElementById('use-api-key').checked;",
+                vec![],
+            )
+            .await;
+        if checked != Value::Bool(on) {
+            self.click("#use-api-key").await;
+        }
+    }
+
+    /// Fills the form in password mode and submits it.
+    async fn sign_in(&self, server: &str, username: &str, password: &str) {
+        self.use_api_key(false).await;
+        self.type_into("#server", server).await;
+        self.type_into("#username", username).await;
+        self.type_into("#password", password).await;
+        self.click("#signin-submit").await;
+    }
+
+    /// Fills the form in API-key mode and submits it.
+    async fn sign_in_with_key(&self, server: &str, key: &str) {
+        self.use_api_key(true).await;
+        self.type_into("#server", server).await;
+        self.type_into("#api-key", key).await;
+        self.click("#signin-submit").await;
+    }
+
+    /// Waits for the error under the button to say `start` (the doctor's sentence may replace
+    /// the first one), then checks it reads as a sentence without system text; returns it.
+    async fn error_saying(&self, start: &str) -> String {
+        self.until(
+            &format!("the sign-in error to start with {start:?}"),
+            "const e = document.getElementById('signin-error');
+             return !e.hidden && e.textContent.startsWith(arguments[0])
+                 && document.getElementById('signin-form').getAttribute('aria-busy') !== 'true'
+                 && document.getElementById('doctor').getAttribute('aria-busy') !== 'true';",
+            vec![json!(start)],
+        )
+        .await;
+        let message = self.text("#signin-error").await;
+        assert!(message.ends_with('.'), "not a sentence: {message:?}");
+        for system in [
+            "os error",
+            "error:0A",
+            "lookup address",
+            "IO error",
+            "invalid args",
+        ] {
+            assert!(!message.contains(system), "system text in {message:?}");
+        }
+        message
+    }
+
+    /// Waits until the window is signed in (or out) and its header shows `server`.
+    async fn wait_signed_in(&self, server: &str) {
+        let signed_in = self
+            .session
+            .wait_script(
+                WAIT,
+                "signed in",
+                &format!(
+                    "return document.body.dataset.signedIn === '1'
+                         && !document.getElementById('app').hidden
+                         && document.getElementById('account-server').textContent === {server:?}
+                         && document.getElementById('connection-state').dataset.state === 'connected';"
+                ),
+            )
+            .await;
+        if let Err(err) = signed_in {
+            let state = self
+                .js(
+                    "return [document.getElementById('signin-error').textContent,
+                             document.getElementById('signin-detail').textContent,
+                             document.getElementById('account-server').textContent,
+                             document.getElementById('connection-state').textContent].join(' | ');",
+                    vec![],
+                )
+                .await;
+            panic!("not signed in to {server}: {err}; the window shows {state}");
+        }
+    }
+
+    /// Signs out from the Settings tab and waits for the form.
+    async fn sign_out(&self) {
+        self.click("button.tab[data-view=\"settings\"]").await;
+        self.click("#sign-out").await;
+        self.until(
+            "the sign-in form",
+            "return document.body.dataset.signedIn === '0'
+                 && !document.getElementById('signin').hidden;",
+            vec![],
+        )
+        .await;
+    }
+
+    /// Saves `<name>-light.png` and `<name>-dark.png` of the window as it is now.
+    async fn screenshots(&self, name: &str) {
+        for theme in ["light", "dark"] {
+            self.session
+                .execute_async(
+                    "const [theme, done] = arguments;
+                     document.documentElement.dataset.theme = theme;
+                     requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                    vec![json!(theme)],
+                )
+                .await
+                .step("switch theme");
+            let png = self.session.screenshot().await.step("screenshot");
+            assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name}: not a PNG");
+            let path = self.shots.join(format!("{name}-{theme}.png"));
+            std::fs::write(&path, &png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        }
+        self.js(
+            "delete document.documentElement.dataset.theme; return true;",
+            vec![],
+        )
+        .await;
+    }
+}
+
+/// Makes an API key for `user` as root (`POST /api/api-keys`); `expires_in` in seconds.
+async fn api_key(
+    sim: &Sim,
+    root: &str,
+    user: &str,
+    active: bool,
+    expires_in: Option<u64>,
+) -> String {
+    let mut body = json!({"name": format!("tray-{user}"), "userId": sim.user_id(user).unwrap(),
+        "isActive": active});
+    if let Some(secs) = expires_in {
+        body["expiresIn"] = json!(secs);
+    }
+    let reply: Value = reqwest::Client::new()
+        .post(format!("{}/api/api-keys", sim.base_url()))
+        .bearer_auth(root)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("POST /api/api-keys")
+        .bytes()
+        .await
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .expect("an API key reply");
+    reply["apiKey"]["apiKey"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no key in {reply}"))
+        .to_owned()
+}
+
+/// Root's access token, for the admin API.
+async fn root_token(sim: &Sim) -> String {
+    let reply: Value = reqwest::Client::new()
+        .post(format!("{}/login", sim.base_url()))
+        .header("x-return-tokens", "true")
+        .header("content-type", "application/json")
+        .body(json!({"username": "root", "password": ROOT_PASSWORD}).to_string())
+        .send()
+        .await
+        .expect("POST /login")
+        .bytes()
+        .await
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .expect("a login reply");
+    reply["user"]["accessToken"]
+        .as_str()
+        .expect("an access token")
+        .to_owned()
+}
+
+/// Waits until `key` is refused by `POST /api/authorize` (an expiring key has expired).
+async fn wait_refused(sim: &Sim, key: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let status = reqwest::Client::new()
+            .post(format!("{}/api/authorize", sim.base_url()))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("POST /api/authorize")
+            .status();
+        if status == 401 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the key still works after {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_way_in_works_and_every_failure_reads_as_a_sentence() {
+    require_desktop_session();
+    let app = app_binary();
+    let config = tempfile::tempdir().expect("a config dir");
+    let shots = target_dir().join("screenshots");
+    std::fs::create_dir_all(&shots).expect("create target/screenshots");
+
+    let sim = abs_sim::start(
+        SimConfig::default()
+            .with_user("root", ROOT_PASSWORD, true)
+            .with_user("alice", ALICE_PASSWORD, false)
+            .with_user("bob", "bob-pw", false),
+    )
+    .await
+    .expect("start abs-sim");
+    let port = sim.addr().port();
+    let root = root_token(&sim).await;
+    let alice_key = api_key(&sim, &root, "alice", true, None).await;
+    let inactive_key = api_key(&sim, &root, "alice", false, None).await;
+    let expiring_key = api_key(&sim, &root, "alice", true, Some(1)).await;
+    let bobs_key = api_key(&sim, &root, "bob", true, None).await;
+    sim.remove_user("bob").expect("delete bob");
+    let (cert, key) = self_signed();
+    let https = Front::start(
+        sim.addr(),
+        FrontConfig {
+            tls: Some((cert, key)),
+            base_path: None,
+        },
+    )
+    .await
+    .expect("a TLS proxy");
+    let sub_path = Front::start(
+        sim.addr(),
+        FrontConfig {
+            tls: None,
+            base_path: Some("/audiobookshelf".into()),
+        },
+    )
+    .await
+    .expect("a base-path proxy");
+
+    let log = std::fs::File::create(target_dir().join("signin-app.log")).expect("a log file");
+    let driver = TauriDriver::start(
+        &[
+            ("ABS_TRAY_CONFIG_DIR", config.path().as_os_str()),
+            (
+                "ABS_TRAY_LOG",
+                "info,abs_tray=debug,abs_tray_core=debug".as_ref(),
+            ),
+        ],
+        log,
+    )
+    .expect("start tauri-driver");
+    let session = Session::start(
+        &driver.url(),
+        json!({"capabilities": {"alwaysMatch": {"tauri:options": {
+            "application": app.to_string_lossy(),
+        }}}}),
+    )
+    .await
+    .step("open a WebDriver session (launches abs-tray)");
+    let window = Window { session, shots };
+    window
+        .session
+        .wait_script(
+            STARTUP,
+            "the first render",
+            "return document.body.dataset.ready === '1';",
+        )
+        .await
+        .step("first render");
+
+    // A fresh start: the form waits in its first field.
+    window
+        .until(
+            "the server field focused",
+            "return document.activeElement === document.getElementById('server');",
+            vec![],
+        )
+        .await;
+
+    // Nothing listens there (typed without a scheme): the doctor's sentence, its details folded.
+    window.sign_in("127.0.0.1:1", "root", ROOT_PASSWORD).await;
+    let said = window.error_saying("Nothing answers at 127.0.0.1:1").await;
+    assert!(
+        said.contains("check that Audiobookshelf is running"),
+        "{said}"
+    );
+    assert!(
+        window.shown("#signin-details").await,
+        "no Details disclosure"
+    );
+    assert_eq!(
+        window
+            .js(
+                "return document.getElementById('signin-details').open;",
+                vec![]
+            )
+            .await,
+        Value::Bool(false),
+        "the check is folded under Details"
+    );
+    let folded = window.text("#doctor li.folded").await;
+    assert!(
+        folded.contains("not checked"),
+        "later steps are not folded: {folded:?}"
+    );
+    assert!(
+        window.js("return document.querySelector('#doctor li[data-step=tcp][data-verdict=fail]') !== null;", vec![]).await
+            == Value::Bool(true),
+        "the TCP step is not the failed one"
+    );
+    window.click("#signin-details summary").await;
+    window.screenshots("signin-error-unreachable").await;
+
+    // A name that does not exist.
+    window.sign_in("abs.invalid", "root", ROOT_PASSWORD).await;
+    window
+        .error_saying("The server name abs.invalid cannot be found")
+        .await;
+    window.screenshots("signin-error-unknown-host").await;
+
+    // The right server, the wrong password: no diagnosis, just the sentence.
+    let plain = format!("http://127.0.0.1:{port}");
+    window.sign_in(&plain, "root", "not the password").await;
+    window.error_saying("Wrong user name or password").await;
+    assert!(
+        !window.shown("#signin-details").await,
+        "a wrong password needs no details"
+    );
+    window.screenshots("signin-error-password").await;
+
+    // API-key mode: the stale error goes, the hint says where keys are made.
+    window.use_api_key(true).await;
+    assert!(
+        !window.shown("#signin-error").await,
+        "a stale error survived the mode switch"
+    );
+    let hint = window.text("#api-key-fields .hint").await;
+    assert!(
+        hint.contains("Settings → API Keys") && hint.contains("active"),
+        "{hint}"
+    );
+    wait_refused(&sim, &expiring_key).await;
+    for (what, key) in [
+        ("wrong", "not-an-api-key"),
+        ("inactive", inactive_key.as_str()),
+        ("expired", expiring_key.as_str()),
+        ("deleted-user", bobs_key.as_str()),
+    ] {
+        window.sign_in_with_key(&plain, key).await;
+        window.error_saying("The server refused the API key").await;
+        window
+            .screenshots(&format!("signin-error-api-key-{what}"))
+            .await;
+    }
+
+    // A self-signed certificate: said plainly, trusted from the window, pinned in the settings.
+    let tls_server = format!("https://127.0.0.1:{}", https.port());
+    window.sign_in(&tls_server, "root", ROOT_PASSWORD).await;
+    window
+        .error_saying("The server's certificate is self-signed")
+        .await;
+    assert!(
+        window.shown("#trust-choice").await,
+        "no trust choice offered"
+    );
+    let fingerprint = window.text("#trust-fingerprint").await;
+    assert_eq!(fingerprint.split(':').count(), 32, "{fingerprint}");
+    window.screenshots("signin-error-self-signed").await;
+    window.click("#trust-certificate").await;
+    window.wait_signed_in(&tls_server).await;
+    let settings = std::fs::read_to_string(config.path().join("settings.toml")).expect("settings");
+    assert!(settings.contains("pinned_cert_sha256"), "{settings}");
+    assert!(
+        !window.shown("#account-note").await,
+        "https needs no transport note"
+    );
+
+    // A draft on this account must not follow to the next one.
+    window.click("button.tab[data-view=\"server\"]").await;
+    window
+        .type_into("#broadcast-text", "draft for the first server")
+        .await;
+    window.sign_out().await;
+    assert_eq!(
+        window
+            .js("return document.getElementById('server').value;", vec![])
+            .await,
+        json!(tls_server),
+        "the last address is not kept after sign-out"
+    );
+
+    // Typed without a scheme: ABS's plain http is found, and the header says it.
+    window
+        .sign_in(&format!("127.0.0.1:{port}"), "alice", ALICE_PASSWORD)
+        .await;
+    window.wait_signed_in(&plain).await;
+    assert_eq!(
+        window.text("#account-note").await,
+        "Connected over http: not encrypted."
+    );
+    assert_eq!(
+        window
+            .js(
+                "return document.querySelector('button.tab.selected')?.dataset.view;",
+                vec![]
+            )
+            .await,
+        json!("listening"),
+        "another account does not start on the first tab"
+    );
+    assert_eq!(
+        window
+            .js(
+                "return document.getElementById('broadcast-text').value;",
+                vec![]
+            )
+            .await,
+        json!(""),
+        "the broadcast draft leaked to another account"
+    );
+
+    // The server ends alice's sign-in: "Sign in again" opens the form, Cancel goes back, and an
+    // API key signs her in.
+    sim.revoke_tokens("alice").expect("revoke alice");
+    sim.expire_access_tokens();
+    sim.drop_sockets();
+    window.click("#signin-again").await;
+    assert!(
+        window.shown("#signin-cancel").await,
+        "no way back from the form"
+    );
+    window.click("#signin-cancel").await;
+    window
+        .until(
+            "the app view again",
+            "return !document.getElementById('app').hidden;",
+            vec![],
+        )
+        .await;
+    window.click("#signin-again").await;
+    window.sign_in_with_key(&plain, &alice_key).await;
+    window.wait_signed_in(&plain).await;
+
+    // A server under a base path behind a proxy, typed without a scheme and with a slash.
+    window.sign_out().await;
+    window
+        .sign_in(
+            &format!("127.0.0.1:{}/audiobookshelf/", sub_path.port()),
+            "root",
+            ROOT_PASSWORD,
+        )
+        .await;
+    window
+        .wait_signed_in(&format!(
+            "http://127.0.0.1:{}/audiobookshelf",
+            sub_path.port()
+        ))
+        .await;
+    window.screenshots("signed-in-base-path").await;
+
+    let _ = window.session.delete().await;
+    drop(driver);
+    sim.shutdown().await;
+}
