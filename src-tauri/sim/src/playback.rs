@@ -439,6 +439,7 @@ pub(crate) fn close(
     let owner = st.sessions[idx].user_id.clone();
     emit::to_user(core, st, &owner, "user_session_closed", &session_id);
     let removed = st.sessions.remove(idx);
+    crate::rest::me::remember_closed(st, &removed);
     if removed.play_method == PlayMethod::Transcode {
         emit::to_user(core, st, &owner, "stream_closed", &session_id);
     }

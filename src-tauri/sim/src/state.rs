@@ -63,6 +63,8 @@ pub(crate) struct State {
     pub log_listeners: Vec<(String, u8)>,
     /// Open playback sessions in start order.
     pub sessions: Vec<PlaybackSession>,
+    /// Closed sessions that listened, for `GET /api/me/listening-sessions` (`rest::me`).
+    pub closed_sessions: Vec<PlaybackSession>,
     /// Tasks in progress.
     pub tasks: Vec<Task>,
     /// Today's log lines at or above the server log level.

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 
-use super::rest::{Fetch, LiveRest, Reconciled};
+use super::rest::{Fetch, LiveRest, MineRead, Reconciled};
 use super::state::{LiveState, ReconcileTicket};
 use super::{LiveSettings, Snapshot};
 use crate::connection::ConnectionStatus;
@@ -96,8 +96,10 @@ pub fn spawn<R: LiveRest>(
     (handle, happenings, task)
 }
 
+/// What one reconcile read: the admin lists, and your own listening when the ticket asked.
+type Read = (ReconcileTicket, Reconciled, Option<MineRead>);
 /// A reconcile in progress.
-type InFlight<'a> = Pin<Box<dyn Future<Output = (ReconcileTicket, Reconciled)> + Send + 'a>>;
+type InFlight<'a> = Pin<Box<dyn Future<Output = Read> + Send + 'a>>;
 
 /// Everything the task owns.
 struct Driver<R> {
@@ -181,8 +183,7 @@ impl<R: LiveRest> Driver<R> {
                     }
                     if let Some(item) = state.title_wanted(&event) {
                         let found = tokio::time::timeout(TITLE_TIMEOUT, rest.item(&item)).await;
-                        let title = found.ok().and_then(Result::ok).and_then(|i| i.title);
-                        state.learn_title(&item, title.as_deref());
+                        state.learn_item(&item, found.ok().and_then(Result::ok).as_ref());
                     }
                     let facts = state.apply_event(&event, clock.now_ms());
                     if matches!(event, ServerEvent::Init(_)) {
@@ -207,12 +208,16 @@ impl<R: LiveRest> Driver<R> {
                         watching_open = false;
                     } else if *watching.borrow_and_update() {
                         state.request_poll();
+                        state.request_mine();
                         next_poll = Some(Instant::now() + settings.poll_interval);
                     }
                 }
-                (ticket, result) = wait(&mut in_flight), if in_flight.is_some() => {
+                (ticket, result, mine) = wait(&mut in_flight), if in_flight.is_some() => {
                     in_flight = None;
-                    let failed = result.any_failed();
+                    let failed = result.any_failed() || mine.as_ref().is_some_and(MineRead::any_failed);
+                    if let Some(read) = &mine {
+                        state.apply_mine(&ticket, read);
+                    }
                     let facts = state.apply_reconcile(ticket, result, clock.now_ms());
                     send(&happenings, facts).await;
                     dirty = true;
@@ -246,7 +251,59 @@ impl<R: LiveRest> Driver<R> {
 
 /// The reads of one reconcile. `GET /api/sessions/open` is read only when a session belongs to
 /// a user whose name is unknown (offline, never seen) or the users list could not be read.
-async fn fetch<R: LiveRest>(rest: &R, ticket: ReconcileTicket) -> (ReconcileTicket, Reconciled) {
+async fn fetch<R: LiveRest>(rest: &R, ticket: ReconcileTicket) -> Read {
+    let (ticket, result) = fetch_lists(rest, ticket).await;
+    let mine = if ticket.wants_mine() {
+        Some(fetch_mine(rest, &ticket).await)
+    } else {
+        None
+    };
+    (ticket, result, mine)
+}
+
+/// Your own listening: the newest saved sessions and finished books, whether the newest
+/// session is still open, and the titles of finished books nobody has named yet.
+async fn fetch_mine<R: LiveRest>(rest: &R, ticket: &ReconcileTicket) -> MineRead {
+    let (sessions, progress) = tokio::join!(rest.my_sessions(), rest.my_progress());
+    let sessions = Fetch::from(sessions);
+    let progress = Fetch::from(progress);
+    let open = match sessions.got().and_then(|page| page.sessions.first()) {
+        Some(newest) => Fetch::from(rest.open_session(&newest.id).await),
+        None => Fetch::NotAsked,
+    };
+    let mut items = Vec::new();
+    if let Some(finished) = progress.got() {
+        let named: HashSet<&str> = sessions
+            .got()
+            .iter()
+            .flat_map(|page| &page.sessions)
+            .filter(|s| s.display_title.is_some())
+            .filter_map(|s| s.library_item_id.as_deref())
+            .collect();
+        for book in &finished.finished {
+            let id = book.library_item_id.as_str();
+            if named.contains(id) || ticket.knows_item(id) {
+                continue;
+            }
+            match tokio::time::timeout(TITLE_TIMEOUT, rest.item(id)).await {
+                Ok(Ok(item)) => items.push(item),
+                _ => tracing::debug!("a finished book has no title"),
+            }
+        }
+    }
+    MineRead {
+        sessions,
+        open,
+        progress,
+        items,
+    }
+}
+
+/// The admin lists and the tasks of one reconcile.
+async fn fetch_lists<R: LiveRest>(
+    rest: &R,
+    ticket: ReconcileTicket,
+) -> (ReconcileTicket, Reconciled) {
     let users = async {
         if ticket.wants_users() {
             Fetch::from(rest.users_online().await)
@@ -286,7 +343,7 @@ async fn fetch<R: LiveRest>(rest: &R, ticket: ReconcileTicket) -> (ReconcileTick
 }
 
 /// Waits for the reconcile in flight (the caller only polls this while there is one).
-async fn wait(in_flight: &mut Option<InFlight<'_>>) -> (ReconcileTicket, Reconciled) {
+async fn wait(in_flight: &mut Option<InFlight<'_>>) -> Read {
     match in_flight {
         Some(future) => future.await,
         None => std::future::pending().await,

@@ -11,6 +11,9 @@
 
 mod driver;
 pub(crate) mod label;
+mod mine;
+#[cfg(test)]
+mod mine_tests;
 mod presence;
 mod progress;
 mod rest;
@@ -25,8 +28,12 @@ mod tests;
 use std::time::Duration;
 
 pub use driver::{LiveHandle, spawn};
-pub use rest::{Fetch, LiveRest, Reconciled, RestError};
-pub use snapshot::{Activity, LogLine, Me, NowListening, ScanInProgress, Snapshot, UserPresence};
+pub use mine::MAX_RECENT;
+pub use rest::{Fetch, LiveRest, MY_SESSIONS_PAGE, MineRead, Reconciled, RestError};
+pub use snapshot::{
+    Activity, FinishedBook, LogLine, Me, MyListening, NowListening, PastSession, ScanInProgress,
+    Snapshot, UserPresence,
+};
 pub use state::{LiveState, ReconcileTicket};
 
 /// Most users tracked (online or recently seen); a hostile server listing more is cut here.

@@ -6,7 +6,13 @@ use std::sync::Arc;
 
 use crate::auth::AuthError;
 use crate::credentials::SignedIn;
-use crate::protocol::{LibraryItem, OpenSessions, TaskList, UsersOnline};
+use crate::protocol::{
+    LibraryItem, ListeningSessions, MyProgress, OpenSessions, PlaybackSession, TaskList,
+    UsersOnline,
+};
+
+/// Sessions read per `GET /api/me/listening-sessions`: the current one and the recent ones.
+pub const MY_SESSIONS_PAGE: usize = 10;
 
 /// Why a REST read gave nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,6 +52,25 @@ pub trait LiveRest: Send + Sync + 'static {
     fn tasks(&self) -> impl Future<Output = Result<TaskList, RestError>> + Send;
     /// `GET /api/items/{id}`: an item's title, since your own progress events carry none.
     fn item(&self, item_id: &str) -> impl Future<Output = Result<LibraryItem, RestError>> + Send;
+
+    /// `GET /api/me/listening-sessions` (any user): the newest page of your own saved sessions.
+    /// A reader without it answers `Forbidden`, which shows as nothing to list.
+    fn my_sessions(&self) -> impl Future<Output = Result<ListeningSessions, RestError>> + Send {
+        async { Err(RestError::Forbidden) }
+    }
+
+    /// `GET /api/me` (any user): your finished books.
+    fn my_progress(&self) -> impl Future<Output = Result<MyProgress, RestError>> + Send {
+        async { Err(RestError::Forbidden) }
+    }
+
+    /// `GET /api/session/{id}` (its owner): the session while it is open, `None` once closed.
+    fn open_session(
+        &self,
+        _session_id: &str,
+    ) -> impl Future<Output = Result<Option<PlaybackSession>, RestError>> + Send {
+        async { Ok(None) }
+    }
 }
 
 impl<T: LiveRest> LiveRest for Arc<T> {
@@ -64,6 +89,21 @@ impl<T: LiveRest> LiveRest for Arc<T> {
     fn item(&self, item_id: &str) -> impl Future<Output = Result<LibraryItem, RestError>> + Send {
         (**self).item(item_id)
     }
+
+    fn my_sessions(&self) -> impl Future<Output = Result<ListeningSessions, RestError>> + Send {
+        (**self).my_sessions()
+    }
+
+    fn my_progress(&self) -> impl Future<Output = Result<MyProgress, RestError>> + Send {
+        (**self).my_progress()
+    }
+
+    fn open_session(
+        &self,
+        session_id: &str,
+    ) -> impl Future<Output = Result<Option<PlaybackSession>, RestError>> + Send {
+        (**self).open_session(session_id)
+    }
 }
 
 impl LiveRest for SignedIn {
@@ -80,16 +120,40 @@ impl LiveRest for SignedIn {
     }
 
     async fn item(&self, item_id: &str) -> Result<LibraryItem, RestError> {
-        // Ids come from the server, but one that is not a plain id must not become a path.
-        if item_id.is_empty()
-            || !item_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
+        if !plain_id(item_id) {
             return Err(RestError::Failed("not a plain item id".into()));
         }
         get(self, &format!("/api/items/{item_id}")).await
     }
+
+    async fn my_sessions(&self) -> Result<ListeningSessions, RestError> {
+        let path = format!("/api/me/listening-sessions?itemsPerPage={MY_SESSIONS_PAGE}&page=0");
+        get(self, &path).await
+    }
+
+    async fn my_progress(&self) -> Result<MyProgress, RestError> {
+        get(self, "/api/me").await
+    }
+
+    async fn open_session(&self, session_id: &str) -> Result<Option<PlaybackSession>, RestError> {
+        if !plain_id(session_id) {
+            return Err(RestError::Failed("not a plain session id".into()));
+        }
+        // 404: not open (any more); 403: not ours. Either way nothing is playing there.
+        match get(self, &format!("/api/session/{session_id}")).await {
+            Ok(session) => Ok(Some(session)),
+            Err(RestError::Forbidden) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+/// Ids come from the server, but one that is not a plain id must not become a path.
+fn plain_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// An authenticated GET; a 401 (token revoked or expired early) is retried once after a refresh.
@@ -171,5 +235,26 @@ impl Reconciled {
     /// Whether any read failed in a way worth retrying.
     pub fn any_failed(&self) -> bool {
         self.users_online.failed() || self.open_sessions.failed() || self.tasks.failed()
+    }
+}
+
+/// What one reconcile read of the signed-in user's own listening (for users who cannot see
+/// everyone's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MineRead {
+    /// `GET /api/me/listening-sessions`: the newest saved sessions.
+    pub sessions: Fetch<ListeningSessions>,
+    /// `GET /api/session/{id}` of the newest saved session: `Some` while it is still open.
+    pub open: Fetch<Option<PlaybackSession>>,
+    /// `GET /api/me`: the finished books.
+    pub progress: Fetch<MyProgress>,
+    /// `GET /api/items/{id}` of finished books nobody had named yet.
+    pub items: Vec<LibraryItem>,
+}
+
+impl MineRead {
+    /// Whether any read failed in a way worth retrying.
+    pub fn any_failed(&self) -> bool {
+        self.sessions.failed() || self.open.failed() || self.progress.failed()
     }
 }

@@ -24,6 +24,8 @@ pub struct Snapshot {
     /// Open listening sessions, most recently started first; admins only.
     #[serde(serialize_with = "slice")]
     pub listening: Arc<[NowListening]>,
+    /// Your own listening; filled for users who are not admins (admins see everyone's above).
+    pub mine: MyListening,
     /// Library scans in progress.
     #[serde(serialize_with = "slice")]
     pub scans: Arc<[ScanInProgress]>,
@@ -47,6 +49,7 @@ impl Snapshot {
             me: None,
             users: Arc::new([]),
             listening: Arc::new([]),
+            mine: MyListening::default(),
             scans: Arc::new([]),
             activity: Arc::new([]),
             logs: Arc::new([]),
@@ -124,6 +127,64 @@ pub struct NowListening {
     pub stale: bool,
     /// The server announced a close that is not confirmed yet.
     pub closing: bool,
+}
+
+/// The signed-in user's own listening, for users who cannot see everyone's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MyListening {
+    /// The server answered the first read since connecting (until then the lists are unknown,
+    /// not empty).
+    pub loaded: bool,
+    /// The session playing now (its `user` is you).
+    pub current: Option<NowListening>,
+    /// Recent sessions, newest first, without the current one.
+    #[serde(serialize_with = "slice")]
+    pub recent: Arc<[PastSession]>,
+    /// Finished books, most recently finished first.
+    #[serde(serialize_with = "slice")]
+    pub finished: Arc<[FinishedBook]>,
+}
+
+/// One of your recent listening sessions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PastSession {
+    /// Playback session id.
+    pub session_id: String,
+    /// The library item (the window shows a tile for it, never a network image).
+    pub item_id: String,
+    /// The podcast episode, when it is one.
+    pub episode_id: Option<String>,
+    /// Book or episode title.
+    pub title: String,
+    /// Author or podcast author.
+    pub author: Option<String>,
+    /// Short device label.
+    pub device: Option<String>,
+    /// Session start (Unix ms).
+    pub started_at_ms: u64,
+    /// Its last sync (Unix ms).
+    pub updated_at_ms: u64,
+    /// Position in seconds at the last sync.
+    pub position_s: f64,
+    /// Length in seconds (0 when unknown).
+    pub duration_s: f64,
+    /// Position as a fraction of the length.
+    pub progress: Option<f64>,
+    /// Time listened in the session, in seconds.
+    pub listened_s: f64,
+}
+
+/// A book you finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FinishedBook {
+    /// The library item.
+    pub item_id: String,
+    /// Its title.
+    pub title: String,
+    /// Its author.
+    pub author: Option<String>,
+    /// When it was finished (Unix ms), when the server said.
+    pub finished_at_ms: Option<u64>,
 }
 
 /// A library scan in progress.

@@ -20,9 +20,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use super::label::{clean, label, message as plain_message};
+use super::mine::Mine;
 use super::presence::{Offline, Presence};
 use super::progress::{OwnProgress, ProgressFact, key};
-use super::rest::{Fetch, Reconciled};
+use super::rest::{Fetch, MineRead, Reconciled};
 use super::ring::Ring;
 use super::scans::Scans;
 use super::sessions::{Sessions, Tracked};
@@ -50,6 +51,8 @@ struct Need {
     tasks: bool,
     /// It is the one after a connect, which learns silently and ends the resync.
     post_connect: bool,
+    /// Your own listening (users who are not admins).
+    mine: bool,
 }
 
 /// The state before an outage, to tell what changed during it.
@@ -88,6 +91,10 @@ pub struct ReconcileTicket {
     post_connect: bool,
     /// Users whose names are known (sessions of others need `GET /api/sessions/open`).
     known_users: HashSet<String>,
+    /// Read your own listening.
+    mine: bool,
+    /// Items whose titles are known (finished books among them need no item read).
+    known_items: HashSet<String>,
 }
 
 impl ReconcileTicket {
@@ -104,6 +111,16 @@ impl ReconcileTicket {
     /// Whether a user's name is known already (else `GET /api/sessions/open` names them).
     pub fn knows_user(&self, user_id: &str) -> bool {
         self.known_users.contains(user_id)
+    }
+
+    /// Whether to read your own listening (`GET /api/me/listening-sessions`, `GET /api/me`).
+    pub fn wants_mine(&self) -> bool {
+        self.mine
+    }
+
+    /// Whether an item's title is known already (else a finished book needs an item read).
+    pub fn knows_item(&self, item_id: &str) -> bool {
+        self.known_items.contains(item_id)
     }
 }
 
@@ -122,6 +139,8 @@ pub struct LiveState {
     sessions: Sessions,
     /// Own progress per item.
     progress: OwnProgress,
+    /// Your own listening, for users who are not admins.
+    mine: Mine,
     /// Running scans.
     scans: Scans,
     /// Item titles by item (or item/episode) key; `None`: looked up, not found.
@@ -158,6 +177,7 @@ impl LiveState {
             presence: Presence::new(MAX_USERS),
             sessions: Sessions::new(MAX_SESSIONS, millis(settings.stale_after)),
             progress: OwnProgress::new(MAX_ITEMS, millis(settings.elsewhere_window)),
+            mine: Mine::new(millis(settings.stale_after)),
             scans: Scans::new(MAX_SCANS),
             titles: HashMap::new(),
             activity: Ring::new(MAX_ACTIVITY),
@@ -238,6 +258,10 @@ impl LiveState {
             }
             ServerEvent::UserSessionClosed { session_id } => {
                 self.progress.session_closed(session_id);
+                if self.tracks_mine() {
+                    self.mine.closed(session_id, now_ms);
+                    self.pending.mine = true;
+                }
                 if self.tracks_others() {
                     self.sessions.maybe_closing(None, Some(session_id), seq);
                     self.pending.users = true;
@@ -245,9 +269,16 @@ impl LiveState {
             }
             ServerEvent::UserItemProgressUpdated(update) => {
                 let data = &update.data;
+                if self.tracks_mine() && self.mine.progress(update, now_ms, seq) {
+                    self.pending.mine = true;
+                }
                 for fact in self.progress.apply(update, now_ms) {
                     let item_id = data.library_item_id.clone();
                     let title = self.title(&item_id, data.episode_id.as_deref());
+                    if fact == ProgressFact::Finished && self.tracks_mine() {
+                        let episode = data.episode_id.as_deref();
+                        self.mine.finished(&item_id, episode, &title, now_ms);
+                    }
                     out.push(match fact {
                         ProgressFact::Finished => Happening::Finished { item_id, title },
                         ProgressFact::Milestone(percent) => Happening::Milestone {
@@ -298,7 +329,12 @@ impl LiveState {
                 if self.authenticated {
                     self.pending.users |= self.is_admin();
                     self.pending.tasks = true;
+                    self.pending.mine |= self.tracks_mine();
                 }
+            }
+            // Progress changed outside a session (marked finished, reset) in another client.
+            ServerEvent::UserUpdated(user) if self.tracks_mine() && self.is_me(&user.id) => {
+                self.pending.mine = true;
             }
             ServerEvent::UserAdded(user) => {
                 self.presence.learn(&user.id, &user.username);
@@ -328,7 +364,8 @@ impl LiveState {
         }
         let need = std::mem::take(&mut self.pending);
         let users = need.users && self.is_admin() && !self.admin_forbidden;
-        if !users && !need.tasks && !need.post_connect {
+        let mine = need.mine && self.tracks_mine();
+        if !users && !need.tasks && !need.post_connect && !mine {
             return None;
         }
         Some(ReconcileTicket {
@@ -342,6 +379,12 @@ impl LiveState {
             } else {
                 HashSet::new()
             },
+            mine,
+            known_items: if mine {
+                self.known_items()
+            } else {
+                HashSet::new()
+            },
         })
     }
 
@@ -349,6 +392,43 @@ impl LiveState {
     pub fn request_poll(&mut self) {
         if self.can_poll() {
             self.pending.users = true;
+        }
+    }
+
+    /// Asks for a read of your own listening (someone started looking), if you are not an admin.
+    pub fn request_mine(&mut self) {
+        if self.tracks_mine() {
+            self.pending.mine = true;
+        }
+    }
+
+    /// The read of your own listening that `ticket` asked for (apply it before the rest of the
+    /// reconcile, which takes the ticket). A failed read is asked for again.
+    pub fn apply_mine(&mut self, ticket: &ReconcileTicket, read: &MineRead) {
+        if ticket.epoch != self.epoch || !self.authenticated || !ticket.mine {
+            return;
+        }
+        for item in &read.items {
+            if let Some(title) = &item.title {
+                self.learn_title(&item.id, Some(title));
+            }
+        }
+        if let Some(page) = read.sessions.got() {
+            for session in &page.sessions {
+                self.remember_session_title(session);
+            }
+        }
+        self.mine.apply(read, ticket.seq);
+        if read.any_failed() {
+            self.pending.mine = true;
+        }
+    }
+
+    /// An item read for a progress event: its title for the facts, its author for your rows.
+    pub fn learn_item(&mut self, item_id: &str, item: Option<&LibraryItem>) {
+        self.learn_title(item_id, item.and_then(|i| i.title.as_deref()));
+        if let Some(item) = item.filter(|i| i.id == item_id) {
+            self.mine.learn_item(item);
         }
     }
 
@@ -458,11 +538,20 @@ impl LiveState {
 
     /// The picture to render at `now_ms`.
     pub fn snapshot(&self, now_ms: u64) -> Snapshot {
+        let mine = match &self.me {
+            Some(me) if !me.is_admin => {
+                let who = self.who(&me.user_id, &me.username);
+                let title_of = |item: &str, episode: Option<&str>| self.known_title(item, episode);
+                self.mine.snapshot(&who, now_ms, title_of)
+            }
+            _ => Default::default(),
+        };
         Snapshot {
             connection: self.status.clone(),
             me: self.me.clone(),
             users: self.presence.rows().into(),
             listening: self.sessions.rows(now_ms).into(),
+            mine,
             scans: self.scans.rows().into(),
             activity: self.activity.to_shared(),
             logs: self.logs.to_shared(),
@@ -476,7 +565,8 @@ impl LiveState {
     pub fn next_wake_at(&self, now_ms: u64) -> Option<u64> {
         let stale = self.sessions.next_stale_at(now_ms);
         let vanished = self.sessions.next_deadline();
-        stale.into_iter().chain(vanished).min()
+        let mine = self.mine.next_stale_at(now_ms);
+        stale.into_iter().chain(vanished).chain(mine).min()
     }
 
     /// The facts that became due by `now_ms` without an event: stops of sessions that left the
@@ -518,6 +608,7 @@ impl LiveState {
             self.presence.clear();
             self.sessions.clear();
             self.progress.clear();
+            self.mine.clear();
         }
         self.me = Some(Me {
             user_id: init.user_id.clone(),
@@ -542,6 +633,7 @@ impl LiveState {
             users: is_admin,
             tasks: true,
             post_connect: true,
+            mine: !is_admin,
         };
     }
 
@@ -624,6 +716,25 @@ impl LiveState {
         self.authenticated && self.is_admin()
     }
 
+    /// Connected as a user who is not an admin: your own listening is followed.
+    fn tracks_mine(&self) -> bool {
+        self.authenticated && self.me.as_ref().is_some_and(|m| !m.is_admin)
+    }
+
+    /// Items whose titles are known, from any source.
+    fn known_items(&self) -> HashSet<String> {
+        self.mine
+            .known_items()
+            .chain(
+                self.titles
+                    .iter()
+                    .filter(|(_, t)| t.is_some())
+                    .map(|(k, _)| k),
+            )
+            .cloned()
+            .collect()
+    }
+
     /// Whether a user id is the signed-in user.
     fn is_me(&self, user_id: &str) -> bool {
         self.me.as_ref().is_some_and(|m| m.user_id == user_id)
@@ -639,13 +750,18 @@ impl LiveState {
 
     /// The title of an item (or episode) from what is known.
     fn title(&self, item_id: &str, episode_id: Option<&str>) -> String {
+        self.known_title(item_id, episode_id)
+            .unwrap_or_else(|| UNKNOWN_TITLE.to_owned())
+    }
+
+    /// The title of an item (or episode), when anything named it.
+    fn known_title(&self, item_id: &str, episode_id: Option<&str>) -> Option<String> {
         self.titles
             .get(&key(item_id, episode_id))
             .or_else(|| self.titles.get(item_id))
             .cloned()
             .flatten()
             .or_else(|| self.sessions.title_of(item_id))
-            .unwrap_or_else(|| UNKNOWN_TITLE.to_owned())
     }
 
     /// Keeps a session's title for progress facts after the session is gone.

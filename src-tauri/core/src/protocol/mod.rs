@@ -12,6 +12,7 @@ mod decode;
 mod event;
 mod library;
 mod log;
+mod me;
 mod podcast;
 mod progress;
 mod raw;
@@ -30,6 +31,7 @@ pub use decode::{
 pub use event::ServerEvent;
 pub use library::{Library, LibraryItem, MediaType};
 pub use log::{DailyLogs, LogEvent, LogLevel};
+pub use me::{ListeningSessions, MAX_FINISHED, MyProgress};
 pub use podcast::EpisodeDownload;
 pub use progress::{MediaProgress, ProgressUpdate};
 pub use raw::RawArg;

@@ -4,6 +4,7 @@
 mod api_keys;
 mod library;
 mod login;
+pub(crate) mod me;
 mod player;
 mod users;
 
@@ -35,6 +36,7 @@ pub(crate) fn router(core: CoreRef) -> Router {
         .route("/api/authorize", post(login::authorize))
         .route("/api/me", get(users::me))
         .route("/api/me/password", patch(users::change_password))
+        .route("/api/me/listening-sessions", get(me::listening_sessions))
         .route("/api/me/progress/{item_id}", patch(player::patch_progress))
         .route("/api/users", get(users::list).post(users::create))
         .route("/api/users/online", get(users::online))
