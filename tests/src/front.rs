@@ -20,6 +20,9 @@ pub struct FrontConfig {
     /// Requests must start with this path (e.g. `/audiobookshelf`), which is removed; any other
     /// path answers 404, as a proxy that only publishes ABS there does.
     pub base_path: Option<String>,
+    /// Drops the `Upgrade` and `Connection` headers, the classic reverse-proxy mistake that
+    /// leaves REST working and refuses every WebSocket.
+    pub strip_upgrade: bool,
 }
 
 /// A running proxy; it stops when dropped.
@@ -47,6 +50,7 @@ impl Front {
             None => None,
         };
         let base = config.base_path.unwrap_or_default();
+        let strip = config.strip_upgrade;
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let acceptor = acceptor.clone();
@@ -58,10 +62,10 @@ impl Front {
                     match acceptor {
                         Some(acceptor) => {
                             if let Ok(client) = acceptor.accept(client).await {
-                                serve(client, server, &base).await;
+                                serve(client, server, &base, strip).await;
                             }
                         }
-                        None => serve(client, server, &base).await,
+                        None => serve(client, server, &base, strip).await,
                     }
                 });
             }
@@ -83,7 +87,7 @@ impl Drop for Front {
 
 /// Relays one client connection: request heads are read (to strip the base path), bodies and
 /// the server's answers are piped; after an upgrade, both directions are piped as they are.
-async fn serve<C>(mut client: C, server: TcpStream, base: &str)
+async fn serve<C>(mut client: C, server: TcpStream, base: &str, strip_upgrade: bool)
 where
     C: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -121,6 +125,12 @@ where
         // Outside the base path the server is asked for a path it does not have: a 404, as
         // from a proxy that publishes ABS only under its base path.
         let path = strip_base(path, base).unwrap_or_else(|| format!("/not-published{path}").into());
+        let rest = if strip_upgrade {
+            without_upgrade(rest)
+        } else {
+            rest.to_owned()
+        };
+        let rest = rest.as_str();
         let upgrade = rest.to_ascii_lowercase().contains("\nupgrade:");
         let length = content_length(rest);
         let rewritten = format!("{method} {path}{rest}\r\n\r\n");
@@ -194,6 +204,17 @@ fn strip_base<'a>(path: &'a str, base: &str) -> Option<std::borrow::Cow<'a, str>
         Some('/' | '?') => Some(rest.into()),
         Some(_) => None,
     }
+}
+
+/// The head without its `Upgrade` and `Connection` header lines.
+fn without_upgrade(rest: &str) -> String {
+    rest.split("\r\n")
+        .filter(|line| {
+            let name = line.split(':').next().unwrap_or_default().trim();
+            !name.eq_ignore_ascii_case("upgrade") && !name.eq_ignore_ascii_case("connection")
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
 }
 
 /// The `Content-Length` of a request head (0 when absent).

@@ -341,7 +341,7 @@ async fn every_way_in_works_and_every_failure_reads_as_a_sentence() {
         sim.addr(),
         FrontConfig {
             tls: Some((cert, key)),
-            base_path: None,
+            ..FrontConfig::default()
         },
     )
     .await
@@ -349,8 +349,8 @@ async fn every_way_in_works_and_every_failure_reads_as_a_sentence() {
     let sub_path = Front::start(
         sim.addr(),
         FrontConfig {
-            tls: None,
             base_path: Some("/audiobookshelf".into()),
+            ..FrontConfig::default()
         },
     )
     .await
@@ -576,6 +576,41 @@ async fn every_way_in_works_and_every_failure_reads_as_a_sentence() {
         ))
         .await;
     window.screenshots("signed-in-base-path").await;
+
+    // A proxy that drops the upgrade headers: REST works, so the sign-in does, but the header
+    // says in plain words why nothing live arrives, and what to change in the proxy.
+    let no_upgrades = Front::start(
+        sim.addr(),
+        FrontConfig {
+            strip_upgrade: true,
+            ..FrontConfig::default()
+        },
+    )
+    .await
+    .expect("a proxy without WebSocket upgrades");
+    window.sign_out().await;
+    let proxied = format!("http://127.0.0.1:{}", no_upgrades.port());
+    window.sign_in(&proxied, "root", ROOT_PASSWORD).await;
+    window
+        .until(
+            "the header to name the WebSocket refusal",
+            "return document.getElementById('account-server').textContent === arguments[0]
+                 && document.getElementById('connection-reason').textContent
+                        .startsWith('The server refuses live connections (WebSocket)')
+                 && !document.getElementById('connection-detail').hidden;",
+            vec![json!(proxied)],
+        )
+        .await;
+    let reason = window.text("#connection-reason").await;
+    assert!(
+        reason.contains("Upgrade and Connection headers"),
+        "{reason}"
+    );
+    assert!(
+        window.text("#connection-system").await.contains("400"),
+        "the system text is not under Details"
+    );
+    window.screenshots("offline-websocket-refused").await;
 
     let _ = window.session.delete().await;
     drop(driver);

@@ -73,7 +73,7 @@ impl SocketError {
             }
             Self::Protocol(_) | Self::Refused(_) => {
                 "The server does not accept the live connection like Audiobookshelf 2.x: check \
-                 the address (run the connection check)."
+                 that the address is your Audiobookshelf server."
                     .to_owned()
             }
             Self::Closed => {
@@ -104,12 +104,13 @@ fn connect_failure(text: &str) -> &'static str {
          keeps trying."
     } else if lower.contains("http error: 400") || lower.contains("http error: 426") {
         "The server refuses live connections (WebSocket), usually a reverse proxy setting: let \
-         it pass the Upgrade and Connection headers on /socket.io/ (run the connection check)."
+         it pass the Upgrade and Connection headers on /socket.io/."
     } else if lower.contains("http error") {
         "The server answers, but not with a live connection: check the address and the reverse \
-         proxy (run the connection check)."
+         proxy in front of it."
     } else if lower.contains("tls") || lower.contains("ssl") || lower.contains("certificate") {
-        "The secure connection to the server failed: run the connection check to see why."
+        "The secure connection to the server failed: check the server's certificate; ABS Tray \
+         keeps trying."
     } else if lower.contains("unreachable") || lower.contains("timed out") {
         "Cannot reach the server from this network: ABS Tray keeps trying."
     } else {
@@ -426,6 +427,38 @@ fn preview(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connect_failures_read_as_plain_sentences() {
+        for (system, start) in [
+            (
+                "IO error: Connection refused (os error 111)",
+                "Cannot reach the server",
+            ),
+            (
+                "IO error: failed to lookup address information: Name or service not known",
+                "The server's name cannot be found",
+            ),
+            (
+                "HTTP error: 400 Bad Request",
+                "The server refuses live connections",
+            ),
+            ("HTTP error: 502 Bad Gateway", "The server answers, but not"),
+            (
+                "TLS error: native-tls error: certificate verify failed",
+                "The secure connection",
+            ),
+            ("something else entirely", "Cannot open the live connection"),
+        ] {
+            let plain = SocketError::Connect(system.into()).plain();
+            assert!(plain.starts_with(start), "{system}: {plain}");
+            assert!(
+                plain.ends_with('.') && !plain.contains("os error"),
+                "{plain}"
+            );
+        }
+        assert!(SocketError::Closed.plain().starts_with("The server closed"));
+    }
 
     /// An event frame whose arguments are these JSON texts.
     fn event(name: &str, args: &[&str]) -> Frame {
