@@ -142,6 +142,21 @@ pub enum Happening {
         /// True when the scan was cancelled or failed.
         failed: bool,
     },
+    /// The server's file watcher saw files change in a library and scanned them. Nobody
+    /// started it (not a [`Happening::ScanFinished`]), and its new items are already told one
+    /// by one ([`Happening::ItemsAdded`]), so it is a fact only when it updated or removed some.
+    FilesChanged {
+        /// The library.
+        library_id: String,
+        /// Its name.
+        library_name: Option<String>,
+        /// Items added.
+        added: u64,
+        /// Items updated.
+        updated: u64,
+        /// Items whose files are gone (ABS marks them missing).
+        removed: u64,
+    },
     /// A podcast episode finished downloading.
     EpisodeDownloaded {
         /// The podcast's library item.
@@ -196,6 +211,7 @@ impl Happening {
                 Category::Progress
             }
             Self::ScanFinished { .. }
+            | Self::FilesChanged { .. }
             | Self::EpisodeDownloaded { .. }
             | Self::BackupApplied
             | Self::ItemsAdded { .. }

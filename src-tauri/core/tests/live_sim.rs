@@ -1,6 +1,6 @@
 //! Live state against the simulator over real sockets and real REST: presence per user, sessions
-//! started once and stopped once confirmed, silent syncs, scans with counts, and an outage told
-//! as one summary.
+//! started once and stopped once confirmed, silent syncs, scans with counts, the file watcher's
+//! removals, and an outage told as one summary.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use abs_tray_core::connection::{
 use abs_tray_core::credentials::SignedIn;
 use abs_tray_core::happening::Happening;
 use abs_tray_core::live::{self, LiveHandle, LiveSettings, Snapshot};
+use abs_tray_core::policy::{Decision, Moment, Policy, PolicyContext, PolicySettings};
 use abs_tray_core::protocol::ServerEvent;
 use abs_tray_core::secret::Secret;
 use abs_tray_core::server_url::ServerUrl;
@@ -363,6 +364,55 @@ async fn a_scan_reports_its_counts_and_its_items_are_not_told_twice() {
     root.snapshot_where("no scan", |s| s.scans.is_empty()).await;
     assert_eq!(root.until_barrier(&sim, "after scan").await, []);
     root.connection.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_watcher_scan_that_removed_a_book_says_so_even_to_a_listener() {
+    let sim = start_sim().await;
+    let mut alice = start_live(&sim, "alice", "alice-pw").await;
+    let library = sim.library_id();
+    let task = sim.start_watcher_scan(&library).unwrap();
+    sim.finish_scan(&task, 0, 0, 1).unwrap();
+    let happening = alice.next(WAIT).await;
+    assert_eq!(
+        happening,
+        Happening::FilesChanged {
+            library_id: library.clone(),
+            library_name: Some("Audiobooks".into()),
+            added: 0,
+            updated: 0,
+            removed: 1,
+        }
+    );
+    assert!(
+        alice.live.latest().scans.is_empty(),
+        "not a scan anybody started"
+    );
+
+    // The popup a listener with server activity switched on gets.
+    let mut policy = Policy::new(
+        PolicySettings {
+            server_activity: true,
+            ..PolicySettings::default()
+        },
+        PolicyContext {
+            self_user_id: sim.user_id("alice").unwrap(),
+            is_admin: false,
+        },
+    );
+    let decisions = policy.handle(happening, Moment::from_secs(1), &chrono::Utc::now());
+    let popup = decisions.iter().find_map(Decision::popup).expect("a popup");
+    assert_eq!(popup.title, "Files changed in Audiobooks: 1 removed");
+
+    // A watcher scan that only added is told by its new items, not a second time.
+    let task = sim.start_watcher_scan(&library).unwrap();
+    sim.finish_scan(&task, 1, 0, 0).unwrap();
+    assert!(matches!(
+        alice.next(WAIT).await,
+        Happening::ItemsAdded { count: 1, .. }
+    ));
+    assert_eq!(alice.until_barrier(&sim, "after the watcher").await, []);
+    alice.connection.shutdown().await.unwrap();
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Library scans in progress (`task_started` / `task_finished` with `action: library-scan`,
-//! `GET /api/tasks` after a connect, and old servers' `init.librariesScanning`).
+//! `GET /api/tasks` after a connect, and old servers' `init.librariesScanning`), and what the
+//! file watcher's scans (`watcher-scan`) found.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -60,17 +61,16 @@ impl Scans {
 
     /// A `task_finished`: the scan's counts, once per task.
     pub(crate) fn finished(&mut self, task: &Task) -> Option<Happening> {
+        if task.is_watcher_scan() {
+            return self.files_changed(task);
+        }
         if !task.is_library_scan() {
             return None;
         }
         let scan = self.running.remove(&task.id);
-        if self.finished.contains(&task.id) {
+        if !self.first_finish(&task.id) {
             return None;
         }
-        if self.finished.len() >= FINISHED_MEMORY {
-            self.finished.pop_front();
-        }
-        self.finished.push_back(task.id.clone());
         let data = task.data.clone().unwrap_or_default();
         let library_id = data
             .library_id
@@ -91,6 +91,38 @@ impl Scans {
             missing: results.missing,
             failed: task.is_failed,
         })
+    }
+
+    /// A watcher scan's `task_finished`, once per task: news only when it updated or removed
+    /// items (its new ones come as `item_added`, and nobody waits for it to finish).
+    fn files_changed(&mut self, task: &Task) -> Option<Happening> {
+        if !self.first_finish(&task.id) {
+            return None;
+        }
+        let data = task.data.clone().unwrap_or_default();
+        let results = data.scan_results.unwrap_or_default();
+        if task.is_failed || results.updated.saturating_add(results.removed) == 0 {
+            return None;
+        }
+        Some(Happening::FilesChanged {
+            library_id: data.library_id.unwrap_or_default(),
+            library_name: data.library_name.map(|n| label(&n)),
+            added: results.added,
+            updated: results.updated,
+            removed: results.removed,
+        })
+    }
+
+    /// Remembers a finished task id; false when it was seen already (a repeated event).
+    fn first_finish(&mut self, task_id: &str) -> bool {
+        if self.finished.iter().any(|id| id == task_id) {
+            return false;
+        }
+        if self.finished.len() >= FINISHED_MEMORY {
+            self.finished.pop_front();
+        }
+        self.finished.push_back(task_id.to_owned());
+        true
     }
 
     /// Old servers' `init.librariesScanning`: libraries scanning, without task ids.

@@ -658,6 +658,67 @@ fn scans_report_their_counts_once() {
     ));
 }
 
+/// A file-watcher scan task in `lib-1`, finished with `(added, updated, removed)` when given.
+fn watcher_task(id: &str, results: Option<(u64, u64, u64)>) -> Value {
+    let mut data = json!({"libraryId": "lib-1", "libraryName": "Audiobooks"});
+    if let Some((added, updated, removed)) = results {
+        data["scanResults"] = json!({"added": added, "updated": updated, "removed": removed,
+            "text": "1 missing", "elapsed": 10_174});
+    }
+    json!({"id": id, "action": "watcher-scan", "data": data,
+        "title": "Scanning file changes in \"Audiobooks\"", "isFailed": false,
+        "isFinished": results.is_some(), "startedAt": T0})
+}
+
+#[test]
+fn watcher_scans_tell_what_they_removed_and_are_not_library_scans() {
+    let mut state = LiveState::new(&LiveSettings::default());
+    let plain = ev("init", json!({"userId": ALICE, "username": "alice"}));
+    assert!(state.apply_event(&plain, T0).is_empty());
+    assert!(
+        state
+            .apply_event(&ev("task_started", watcher_task("w1", None)), T0)
+            .is_empty()
+    );
+    assert!(
+        state.snapshot(T0).scans.is_empty(),
+        "no \"scanning\" row: nobody started it, nobody can cancel it"
+    );
+    // Its new items are news one by one, as outside any scan.
+    let item = json!({"id": "i1", "libraryId": "lib-1", "mediaType": "book",
+        "media": {"metadata": {"title": "New"}}});
+    assert!(matches!(
+        &state.apply_event(&ev("item_added", item), T0 + 1)[..],
+        [Happening::ItemsAdded { count: 1, .. }]
+    ));
+    let finished = ev("task_finished", watcher_task("w1", Some((1, 0, 1))));
+    assert_eq!(
+        state.apply_event(&finished, T0 + 2),
+        [Happening::FilesChanged {
+            library_id: "lib-1".into(),
+            library_name: Some("Audiobooks".into()),
+            added: 1,
+            updated: 0,
+            removed: 1,
+        }]
+    );
+    assert!(state.apply_event(&finished, T0 + 3).is_empty(), "told once");
+    // Additions alone were told already; nothing found is no news.
+    for (id, results) in [("w2", (2, 0, 0)), ("w3", (0, 0, 0))] {
+        let finished = ev("task_finished", watcher_task(id, Some(results)));
+        assert!(state.apply_event(&finished, T0 + 4).is_empty(), "{id}");
+    }
+    let updated = ev("task_finished", watcher_task("w4", Some((0, 2, 0))));
+    assert!(matches!(
+        &state.apply_event(&updated, T0 + 5)[..],
+        [Happening::FilesChanged {
+            updated: 2,
+            removed: 0,
+            ..
+        }]
+    ));
+}
+
 #[test]
 fn tasks_after_connect_and_legacy_init_fill_the_scans() {
     let mut state = LiveState::new(&LiveSettings::default());

@@ -126,6 +126,13 @@ pub(crate) fn notification(happening: &Happening) -> Option<Notification> {
             &scan_title(happening),
             "",
         ),
+        Happening::FilesChanged { library_id, .. } => Notification::new(
+            format!("files:{library_id}"),
+            ServerActivity,
+            Urgency::Low,
+            &files_changed_title(happening),
+            "",
+        ),
         Happening::EpisodeDownloaded {
             item_id,
             podcast_title,
@@ -258,6 +265,33 @@ fn scan_title(happening: &Happening) -> String {
         format!("Scan of {library} finished: no changes")
     } else {
         format!("Scan of {library} finished: {}", counts.join(", "))
+    }
+}
+
+/// "Files changed in Audiobooks: 1 updated, 2 removed": what the file watcher's scan found.
+fn files_changed_title(happening: &Happening) -> String {
+    let Happening::FilesChanged {
+        library_name,
+        added,
+        updated,
+        removed,
+        ..
+    } = happening
+    else {
+        return String::new();
+    };
+    let library = library_name
+        .as_deref()
+        .map_or_else(|| "a library".to_owned(), |n| text::name_or(n, "a library"));
+    let counts: Vec<String> = [(added, "added"), (updated, "updated"), (removed, "removed")]
+        .into_iter()
+        .filter(|(count, _)| **count > 0)
+        .map(|(count, what)| format!("{count} {what}"))
+        .collect();
+    if counts.is_empty() {
+        format!("Files changed in {library}")
+    } else {
+        format!("Files changed in {library}: {}", counts.join(", "))
     }
 }
 
@@ -434,6 +468,7 @@ fn phrase(happening: &Happening) -> Option<String> {
             format!("{} played on another device", item_title(title))
         }
         Happening::ScanFinished { .. } => scan_title(happening),
+        Happening::FilesChanged { .. } => files_changed_title(happening),
         Happening::EpisodeDownloaded {
             podcast_title,
             episode_title,
@@ -460,6 +495,64 @@ mod tests {
         assert_eq!(listened(2279.0), "38 min");
         assert_eq!(listened(3600.0), "1 h");
         assert_eq!(listened(3900.0), "1 h 5 min");
+    }
+
+    /// A file-watcher scan in `Audiobooks` with these counts.
+    fn files_changed(added: u64, updated: u64, removed: u64) -> Happening {
+        Happening::FilesChanged {
+            library_id: "lib-1".into(),
+            library_name: Some("Audiobooks".into()),
+            added,
+            updated,
+            removed,
+        }
+    }
+
+    #[test]
+    fn a_watcher_scan_says_what_was_removed_and_is_no_scan_you_started() {
+        let popup = notification(&files_changed(0, 0, 1)).expect("a popup");
+        assert_eq!(popup.title, "Files changed in Audiobooks: 1 removed");
+        assert_eq!(popup.category, Category::ServerActivity);
+        assert_eq!(popup.key, "files:lib-1");
+        assert_eq!(
+            notification(&files_changed(2, 1, 3))
+                .expect("a popup")
+                .title,
+            "Files changed in Audiobooks: 2 added, 1 updated, 3 removed"
+        );
+        assert_eq!(
+            phrase(&files_changed(0, 1, 0)).as_deref(),
+            Some("Files changed in Audiobooks: 1 updated")
+        );
+        // A library scan keeps its own words and its own key.
+        let scan = Happening::ScanFinished {
+            library_id: "lib-1".into(),
+            library_name: Some("Audiobooks".into()),
+            added: 0,
+            updated: 0,
+            missing: 1,
+            failed: false,
+        };
+        let popup = notification(&scan).expect("a popup");
+        assert_eq!(popup.title, "Scan of Audiobooks finished: 1 missing");
+        assert_eq!(popup.key, "scan:lib-1");
+    }
+
+    #[test]
+    fn a_hostile_library_name_stays_one_plain_line() {
+        let happening = Happening::FilesChanged {
+            library_id: "lib-1".into(),
+            library_name: Some("<b>Books</b>\n\u{202e}x".into()),
+            added: 0,
+            updated: 0,
+            removed: 1,
+        };
+        let title = notification(&happening).expect("a popup").title;
+        assert!(
+            !title.contains('\n') && !title.contains('\u{202e}'),
+            "{title:?}"
+        );
+        assert!(title.ends_with(": 1 removed"), "{title:?}");
     }
 
     #[test]

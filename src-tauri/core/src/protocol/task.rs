@@ -45,6 +45,11 @@ impl Task {
     pub fn is_library_scan(&self) -> bool {
         self.action == "library-scan"
     }
+
+    /// The file watcher's scan of changed files: nobody started it and nobody can cancel it.
+    pub fn is_watcher_scan(&self) -> bool {
+        self.action == "watcher-scan"
+    }
 }
 
 /// `Task.data`, the fields the tray uses.
@@ -65,7 +70,8 @@ pub struct TaskData {
     pub scan_results: Option<ScanResults>,
 }
 
-/// `data.scanResults` of a finished library scan.
+/// `data.scanResults` of a finished scan: a library scan counts `missing`, a watcher scan
+/// `removed` (items whose files are gone, which ABS marks missing).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScanResults {
@@ -75,9 +81,12 @@ pub struct ScanResults {
     /// Items updated.
     #[serde(default)]
     pub updated: u64,
-    /// Items now missing.
+    /// Items now missing (library scans).
     #[serde(default)]
     pub missing: u64,
+    /// Items whose files were removed (watcher scans); ABS marks them missing.
+    #[serde(default)]
+    pub removed: u64,
     /// Scan duration (ms).
     #[serde(default, deserialize_with = "bounded::opt_ms")]
     pub elapsed: Option<i64>,
@@ -98,5 +107,43 @@ pub struct TaskList {
 impl<'de> Deserialize<'de> for TaskList {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         bounded::bare_or_field(deserializer, "tasks", false).map(|tasks| Self { tasks })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The watcher-scan fixture's `task_finished` (a reconstruction, see its `note`).
+    fn watcher_task_finished() -> serde_json::Value {
+        let fixture: serde_json::Value = serde_json::from_str(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/abs-2.36.0/watcher-scan-events.json"
+        )))
+        .expect("the fixture is JSON");
+        fixture["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .find(|e| e["event"] == "task_finished")
+            .expect("a task_finished")["args"][0]
+            .clone()
+    }
+
+    #[test]
+    fn a_watcher_scan_counts_removed_items_not_missing_ones() {
+        let task: Task = serde_json::from_value(watcher_task_finished()).expect("decodes");
+        assert!(task.is_watcher_scan() && !task.is_library_scan());
+        let results = task.data.and_then(|d| d.scan_results).expect("results");
+        assert_eq!((results.removed, results.missing), (1, 0));
+        assert_eq!(results.text.as_deref(), Some("1 missing"));
+    }
+
+    #[test]
+    fn a_library_scan_counts_missing_items() {
+        let results: ScanResults =
+            serde_json::from_value(serde_json::json!({"added": 1, "missing": 2, "text": "x"}))
+                .expect("decodes");
+        assert_eq!((results.added, results.missing, results.removed), (1, 2, 0));
     }
 }

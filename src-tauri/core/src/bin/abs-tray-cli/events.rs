@@ -291,6 +291,7 @@ fn task_json(task: &Task) -> Value {
                 "added": r.added,
                 "updated": r.updated,
                 "missing": r.missing,
+                "removed": r.removed,
                 "elapsed": r.elapsed,
                 "text": r.text,
             })),
