@@ -940,7 +940,7 @@ pub fn sentence(text: &str) -> String {
         return String::new();
     };
     let mut out: String = first.to_uppercase().chain(chars).collect();
-    if !out.ends_with(['.', '!', '?']) {
+    if !out.ends_with(['.', '!', '?', '…']) {
         out.push('.');
     }
     out

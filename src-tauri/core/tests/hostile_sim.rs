@@ -393,6 +393,7 @@ async fn an_unanswered_auth_gives_up_on_the_socket_and_retries_with_backoff() {
     let ConnectionStatus::Offline {
         reason,
         retry_at_ms,
+        ..
     } = offline
     else {
         unreachable!()

@@ -176,24 +176,34 @@ impl AppError {
                 "This computer does not trust the server's certificate.".to_owned(),
                 Some(reason.clone()),
             ),
-            Self::Config(e @ ConfigError::Read { .. }) => (
-                "The settings file cannot be read: check its permissions.".to_owned(),
+            Self::Config(e @ ConfigError::Read { path, .. }) => (
+                format!(
+                    "The settings file {} cannot be read: check its permissions.",
+                    path.display()
+                ),
                 Some(e.to_string()),
             ),
-            Self::Config(e @ ConfigError::Parse { .. }) => (
-                "The settings file has a mistake: fix it by hand (see the details) or delete it."
-                    .to_owned(),
+            Self::Config(e @ ConfigError::Parse { path, .. }) => (
+                format!(
+                    "The settings file {} has a mistake: fix it by hand (see the details) or \
+                     delete it.",
+                    path.display()
+                ),
                 Some(e.to_string()),
             ),
-            Self::Config(e @ ConfigError::BrokenFileKept { .. }) => (
-                "The settings file could not be read, so it was left untouched: fix it by hand or \
-                 delete it."
-                    .to_owned(),
+            Self::Config(e @ ConfigError::BrokenFileKept { path }) => (
+                format!(
+                    "The settings file {} could not be read, so it was left untouched: fix it by \
+                     hand or delete it.",
+                    path.display()
+                ),
                 Some(e.to_string()),
             ),
-            Self::Config(e @ ConfigError::Write { .. }) => (
-                "The settings cannot be saved: check that the settings folder is writable."
-                    .to_owned(),
+            Self::Config(e @ ConfigError::Write { path, .. }) => (
+                format!(
+                    "The settings cannot be saved to {}: check that its folder is writable.",
+                    path.display()
+                ),
                 Some(e.to_string()),
             ),
             other => (other.to_string(), None),
