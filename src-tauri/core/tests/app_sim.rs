@@ -218,6 +218,49 @@ async fn signing_out_deletes_the_credential_and_forgets_the_user() {
     assert_eq!(saved.username, None);
     assert_eq!(saved.server_url.unwrap().to_string(), sim.base_url());
     assert_eq!(h.app.server_page(), None);
+    // The form gets the last address back, now and after a restart.
+    assert_eq!(view.last_server.as_deref(), Some(sim.base_url().as_str()));
+    h.app.shutdown().await;
+    let restarted = start(h.dir.path(), &h.store);
+    let view = restarted.view().borrow().clone();
+    assert!(view.account.is_none());
+    assert_eq!(view.last_server.as_deref(), Some(sim.base_url().as_str()));
+}
+
+#[tokio::test]
+async fn an_address_without_a_scheme_finds_plain_http_and_says_so() {
+    let sim = sim().await;
+    let h = Harness::new();
+    let bare = sim.base_url().trim_start_matches("http://").to_owned();
+    h.app
+        .sign_in(form(&sim, "alice", ALICE_PW).with_server(&bare))
+        .await
+        .unwrap();
+    let view = wait_view(&h.app, "connected", connected).await;
+    let account = view.account.unwrap();
+    assert_eq!(account.server_url, sim.base_url());
+    assert_eq!(
+        account.transport_note.as_deref(),
+        Some("Connected over http: not encrypted.")
+    );
+    assert_eq!(h.saved().server_url.unwrap().to_string(), sim.base_url());
+    h.app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_explicit_https_never_falls_back_to_http() {
+    let sim = sim().await;
+    let h = Harness::new();
+    let https = sim.base_url().replace("http://", "https://");
+    let err = h
+        .app
+        .sign_in(form(&sim, "alice", ALICE_PW).with_server(&https))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "tls", "{err:?}");
+    assert!(err.diagnose());
+    assert!(h.app.view().borrow().account.is_none());
+    assert_eq!(sim.request_count("/login"), 0);
 }
 
 #[tokio::test]
