@@ -345,6 +345,7 @@ impl App {
             }
             Some('o') => ConnectionStatus::Offline {
                 reason: "the server closed the connection".into(),
+                detail: None,
                 retry_at_ms: Some(self.now_ms() + 1_000),
             },
             Some('a') => ConnectionStatus::Authenticating,
