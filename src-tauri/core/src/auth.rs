@@ -90,7 +90,18 @@ pub enum AuthError {
         /// What the TLS library said.
         reason: String,
     },
-    /// Any other TLS failure (protocol mismatch, wrong host name, ...).
+    /// The certificate is trusted but made out to other names than the one in the address:
+    /// trusting a CA or pinning does not fix that, using a name the certificate lists does.
+    #[error(
+        "the server's certificate is not made out to {host}; use the address it was issued for (the name in the certificate)"
+    )]
+    HostMismatch {
+        /// The host name (or IP address) that was asked for.
+        host: String,
+        /// What the TLS library said.
+        reason: String,
+    },
+    /// Any other TLS failure (protocol mismatch, handshake failure, ...).
     #[error("the secure connection failed: {reason}")]
     Tls {
         /// What the TLS library said.
@@ -144,6 +155,7 @@ impl AuthError {
             Self::Unreachable { .. } => "unreachable",
             Self::Timeout => "timeout",
             Self::UntrustedCertificate { .. } => "tls_untrusted",
+            Self::HostMismatch { .. } => "tls_host_mismatch",
             Self::Tls { .. } => "tls",
             Self::NotAbs => "not_abs",
             Self::NotSetUp => "not_set_up",
@@ -762,7 +774,8 @@ fn transport_error(error: reqwest::Error) -> AuthError {
     let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {
         if let Some(tls) = cause.downcast_ref::<native_tls::Error>() {
-            return tls_error(&tls.to_string());
+            let host = error.url().and_then(|url| url.host_str()).unwrap_or("");
+            return tls_error(&tls.to_string(), host);
         }
         innermost = cause.to_string();
         source = cause.source();
@@ -775,10 +788,20 @@ fn transport_error(error: reqwest::Error) -> AuthError {
     AuthError::Unreachable { reason: innermost }
 }
 
-/// Tells an untrusted certificate from other TLS failures (OpenSSL appends the verify result in
-/// parentheses, e.g. `(self-signed certificate)`).
-fn tls_error(text: &str) -> AuthError {
+/// Tells an untrusted certificate and one made out to other names (asking for `host`) from other
+/// TLS failures. OpenSSL appends the verify result in parentheses, e.g. `(self-signed
+/// certificate)` or `(hostname mismatch)`.
+fn tls_error(text: &str, host: &str) -> AuthError {
     let lower = text.to_ascii_lowercase();
+    if ["hostname mismatch", "ip address mismatch"]
+        .iter()
+        .any(|needle| lower.contains(needle))
+    {
+        return AuthError::HostMismatch {
+            host: shorten(host),
+            reason: shorten(text),
+        };
+    }
     let untrusted = ["certificate verify failed", "not trusted", "untrusted"]
         .iter()
         .any(|needle| lower.contains(needle));
@@ -1091,12 +1114,24 @@ mod tests {
     fn tls_messages_are_classified() {
         let openssl = "error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify failed:../ssl/statem/statem_clnt.c:2091: (self-signed certificate)";
         assert_eq!(
-            tls_error(openssl),
+            tls_error(openssl, "h"),
             AuthError::UntrustedCertificate {
                 reason: "self-signed certificate".into()
             }
         );
-        assert_eq!(tls_error("wrong version number").code(), "tls");
+        assert_eq!(tls_error("wrong version number", "h").code(), "tls");
+        let mismatch = "error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify failed:../ssl/statem/statem_clnt.c:2091: (hostname mismatch)";
+        let err = tls_error(mismatch, "abs.lan");
+        assert_eq!(err.code(), "tls_host_mismatch");
+        assert!(err.to_string().contains("abs.lan"), "{err}");
+        assert_eq!(
+            tls_error(
+                "certificate verify failed (IP address mismatch)",
+                "10.0.0.2"
+            )
+            .code(),
+            "tls_host_mismatch"
+        );
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub const CONFIG_DIR_ENV: &str = "ABS_TRAY_CONFIG_DIR";
 pub const SETTINGS_FILE: &str = "settings.toml";
 /// Folder name under the OS configuration directory.
 const APP_DIR: &str = "abs-tray";
+/// Largest settings file read; a real one is well under a kilobyte.
+const MAX_SETTINGS_BYTES: u64 = 1024 * 1024;
 
 /// How the account signs in, so the app knows which credential the keyring holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,8 +200,8 @@ impl SettingsFile {
     /// Parses the file on disk without touching the load state.
     fn read(&self) -> Result<Settings, ConfigError> {
         let path = self.path();
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
+        let bytes = match read_regular_file(&path, MAX_SETTINGS_BYTES) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Settings::default()),
             Err(e) => {
                 return Err(ConfigError::Read {
@@ -208,6 +210,10 @@ impl SettingsFile {
                 });
             }
         };
+        let text = String::from_utf8(bytes).map_err(|_| ConfigError::Read {
+            path: path.clone(),
+            reason: "it is not UTF-8 text".to_owned(),
+        })?;
         toml::from_str(&text).map_err(|e| {
             let (line, column) = e
                 .span()
@@ -281,6 +287,43 @@ fn resolve_dir(
             .map(|dir| dir.join(APP_DIR))
             .ok_or(ConfigError::NoConfigDir),
     }
+}
+
+/// Reads a file the user points at (settings, a CA file), refusing anything but a regular file
+/// of at most `max` bytes: opening a FIFO for reading waits for a writer forever, and a device
+/// such as `/dev/zero` never ends. The type is checked before opening (a FIFO would block the
+/// open itself) and again on the opened file.
+pub(crate) fn read_regular_file(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    let not_regular = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is not a regular file (a FIFO, a device or a folder): replace it with a normal \
+             file or remove it",
+        )
+    };
+    if !fs::metadata(path)?.is_file() {
+        return Err(not_regular());
+    }
+    let file = fs::File::open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(not_regular());
+    }
+    if metadata.len() > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("it is larger than {max} bytes"),
+        ));
+    }
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut io::Read::take(file, max + 1), &mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("it is larger than {max} bytes"),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// 1-based line and column (in characters) of byte offset `offset` in `text`.
@@ -375,6 +418,56 @@ mod tests {
         assert_eq!(line_and_column(text, 6), (2, 1));
         assert_eq!(line_and_column(text, text.find('?').unwrap()), (2, 6));
         assert_eq!(line_and_column(text, 999), (3, 1));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn special_files_are_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SETTINGS_FILE);
+        // A FIFO without a writer: opening it for reading would wait forever.
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let mut file = SettingsFile::in_dir(dir.path());
+        let err = file.load().unwrap_err();
+        assert_eq!(err.code(), "config_unreadable");
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        // Kept as it is: saving is refused after the failed load.
+        assert_eq!(
+            file.save(&Settings::default()).unwrap_err().code(),
+            "config_broken_kept"
+        );
+        fs::remove_file(&path).unwrap();
+        // A folder, and a symlink to a device.
+        fs::create_dir(&path).unwrap();
+        assert!(
+            file.load()
+                .unwrap_err()
+                .to_string()
+                .contains("not a regular file")
+        );
+        fs::remove_dir(&path).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        assert!(
+            file.load()
+                .unwrap_err()
+                .to_string()
+                .contains("not a regular file")
+        );
+    }
+
+    #[test]
+    fn huge_or_binary_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SETTINGS_FILE);
+        fs::write(&path, vec![b'#'; MAX_SETTINGS_BYTES as usize + 1]).unwrap();
+        let mut file = SettingsFile::in_dir(dir.path());
+        assert!(file.load().unwrap_err().to_string().contains("larger than"));
+        fs::write(&path, b"\xff\xfe").unwrap();
+        assert!(file.load().unwrap_err().to_string().contains("not UTF-8"));
     }
 
     #[test]

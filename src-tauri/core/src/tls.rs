@@ -95,7 +95,9 @@ pub enum TlsError {
     #[error("the server did not complete a TLS handshake: {0}")]
     Handshake(String),
     /// The server now presents another certificate than the one the user chose to trust.
-    #[error("the server presents a different certificate than the one you chose to trust; check it again")]
+    #[error(
+        "the server presents a different certificate than the one you chose to trust; check it again"
+    )]
     CertificateChanged,
     /// Writing the pinned certificate failed.
     #[error("cannot save the pinned certificate {}: {reason}", path.display())]
@@ -336,15 +338,9 @@ fn read_certificates(path: &Path) -> Result<Vec<(native_tls::Certificate, Vec<u8
         path: path.to_owned(),
         reason,
     };
-    let len = std::fs::metadata(path)
-        .map_err(|e| read_error(e.to_string()))?
-        .len();
-    if len > MAX_CERT_FILE_BYTES {
-        return Err(read_error(format!(
-            "larger than {MAX_CERT_FILE_BYTES} bytes"
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| read_error(e.to_string()))?;
+    // A FIFO or device given as a CA file must not hang the app or the CLI.
+    let bytes = crate::config::read_regular_file(path, MAX_CERT_FILE_BYTES)
+        .map_err(|e| read_error(e.to_string()))?;
     let ders = if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
         parse_pem_blocks(&bytes, path)?
     } else {
@@ -629,6 +625,51 @@ mod tests {
         .unwrap_err();
         assert!(matches!(&err, TlsError::BadCertificate { path, .. } if *path == junk));
         assert!(err.to_string().contains("junk.pem"));
+        // A FIFO would wait for a writer forever; it is refused at once.
+        #[cfg(unix)]
+        {
+            let fifo = dir.path().join("fifo.pem");
+            let made = std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap();
+            assert!(made.success());
+            let err = TlsOptions {
+                extra_ca_pem: Some(fifo.clone()),
+                pinned_cert_sha256: None,
+            }
+            .build(dir.path())
+            .unwrap_err();
+            assert!(matches!(&err, TlsError::ReadFile { path, .. } if *path == fifo));
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_trusted_ca_for_another_name_is_a_host_name_error() {
+        // The leaf is made out to 127.0.0.1; "localhost" reaches the same server under a name the
+        // certificate does not list. Trusting the CA cannot fix that: the message must not say so.
+        let (ca, leaf, key) = private_ca("Name CA");
+        let by_ip = tls_server(&leaf, &key).await;
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("ca.pem");
+        std::fs::write(&bundle, ca).unwrap();
+        let tls = TlsOptions {
+            extra_ca_pem: Some(bundle),
+            pinned_cert_sha256: None,
+        }
+        .build(dir.path())
+        .unwrap();
+        rest_status(&tls, &by_ip).await.unwrap();
+        let by_name = ServerUrl::parse(&format!("https://localhost:{}", by_ip.port())).unwrap();
+        let err = rest_status(&tls, &by_name).await.unwrap_err();
+        assert_eq!(err.code(), "tls_host_mismatch", "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("localhost"), "{message}");
+        assert!(
+            !message.contains("trust its CA") && !message.contains("pin"),
+            "{message}"
+        );
     }
 
     #[tokio::test]
