@@ -25,6 +25,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::TcpListener;
 use tokio::process::{Child, ChildStdout, Command};
 
+mod fronts;
+
 /// Limit for anything that should take well under a second.
 const WAIT: Duration = Duration::from_secs(10);
 const PASSWORD: &str = "pass word with spaces";
@@ -72,8 +74,25 @@ impl Cli {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_abs-tray-cli"));
+        command.args(args);
+        self.prepare(command)
+    }
+
+    /// The binary, unable to write any file: the shell ignores SIGXFSZ (inherited across exec)
+    /// and sets the file-size limit to 0, so every write fails with EFBIG, as on a full disk.
+    /// Works as root too, unlike permissions. (The keyring daemon is another process.)
+    fn command_without_file_writes(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("sh");
         command
-            .args(args)
+            .args(["-c", "trap '' XFSZ; ulimit -f 0; exec \"$0\" \"$@\""])
+            .arg(env!("CARGO_BIN_EXE_abs-tray-cli"))
+            .args(args);
+        self.prepare(command)
+    }
+
+    /// This configuration folder, log level and piped output.
+    fn prepare(&self, mut command: Command) -> Command {
+        command
             .env("ABS_TRAY_CONFIG_DIR", self.config.path())
             .env_remove("ABS_TRAY_LOG")
             .stdin(Stdio::null())
@@ -88,7 +107,11 @@ impl Cli {
 
     /// Runs to the end, with `stdin` as standard input.
     async fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut command = self.command(args);
+        self.finish(self.command(args), stdin).await
+    }
+
+    /// Runs `command` to the end, with `stdin` as standard input.
+    async fn finish(&self, mut command: Command, stdin: Option<&str>) -> Output {
         if stdin.is_some() {
             command.stdin(Stdio::piped());
         }
@@ -102,6 +125,13 @@ impl Cli {
             .await
             .expect("the command ends in time")
             .unwrap()
+    }
+
+    /// Signs in with `args` after `login URL --username NAME --password-stdin`.
+    async fn login_with(&self, url: &str, username: &str, args: &[&str]) -> Output {
+        let mut all = vec!["login", url, "--username", username, "--password-stdin"];
+        all.extend_from_slice(args);
+        self.run(&all, Some(&format!("{PASSWORD}\n"))).await
     }
 
     async fn login(&self, sim: &Sim, username: &str) -> Output {
@@ -560,7 +590,8 @@ async fn doctor_blames_the_proxy_when_rest_works_but_websocket_upgrades_do_not()
     let cli = Cli::new();
     let url = format!("http://{addr}");
     let output = cli.run(&["doctor", &url, "--json"], None).await;
-    assert_eq!(code(&output), 1, "{}", text(&output.stderr));
+    // The live connection is what fails: exit 5, as for `login` behind such a proxy.
+    assert_eq!(code(&output), 5, "{}", text(&output.stderr));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     for ok in [
         "address",
@@ -597,7 +628,7 @@ async fn doctor_blames_the_proxy_when_rest_works_but_websocket_upgrades_do_not()
     assert!(line.starts_with("error: WebSocket upgrade: "), "{line}");
 
     let readable = cli.run(&["doctor", &url], None).await;
-    assert_eq!(code(&readable), 1);
+    assert_eq!(code(&readable), 5);
     let stdout = text(&readable.stdout);
     assert!(stdout.contains("FAIL  WebSocket upgrade"), "{stdout}");
     assert!(
@@ -658,6 +689,80 @@ async fn usage_errors_exit_2() {
     let output = cli.run(&["doctor"], None).await;
     assert_eq!(code(&output), 2);
     one_error_line(&output);
+}
+
+#[tokio::test]
+async fn bad_input_is_a_usage_error_before_any_request_in_every_command() {
+    let sim = abs_sim::start(SimConfig::default()).await.unwrap();
+    let url = sim.base_url();
+    let cli = Cli::new();
+    let user = |name: &'static str| {
+        [
+            "login",
+            url.as_str(),
+            "--username",
+            name,
+            "--password-stdin",
+        ]
+    };
+    for (args, said) in [
+        (&user("")[..], "user name is empty"),
+        (&user("   ")[..], "user name is empty"),
+        (&user("ali\nce")[..], "control character"),
+        (&user("\u{1b}[2Jroot")[..], "control character"),
+        (
+            &["login", "ftp://x", "-u", "a", "--password-stdin"][..],
+            "http:// or https://",
+        ),
+        (&["doctor", "ftp://x"][..], "http:// or https://"),
+        (&["doctor", "ftp://x", "--json"][..], "http:// or https://"),
+        (
+            &[
+                "login",
+                &format!("http://{}", sim.addr()),
+                "-u",
+                "a",
+                "--password-stdin",
+                "--pin-sha256",
+                "AB:CD",
+            ][..],
+            "need an https:// address",
+        ),
+        (
+            &[
+                "login",
+                "https://127.0.0.1:1",
+                "-u",
+                "a",
+                "--password-stdin",
+                "--pin-sha256",
+                "AB:CD",
+            ][..],
+            "64 hex digits",
+        ),
+        (
+            &[
+                "login",
+                "https://127.0.0.1:1",
+                "-u",
+                "a",
+                "--password-stdin",
+                "--ca-file",
+                "/nonexistent/ca.pem",
+            ][..],
+            "/nonexistent/ca.pem",
+        ),
+    ] {
+        let output = cli.run(args, Some("a password\n")).await;
+        assert_eq!(code(&output), 2, "{args:?}: {}", text(&output.stderr));
+        let line = one_error_line(&output);
+        assert!(line.contains(said), "{args:?}: {line}");
+        assert!(!line.contains('\u{1b}'), "the name is not echoed: {line:?}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+    for path in ["/status", "/login", "/socket.io/"] {
+        assert_eq!(sim.request_count(path), 0, "{path} was asked");
+    }
 }
 
 #[tokio::test]
@@ -761,4 +866,268 @@ async fn trace_logs_of_login_watch_and_logout_hold_no_secret() {
             assert!(!haystack.contains(needle.as_str()), "a secret in {place}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_login_whose_settings_cannot_be_saved_leaves_nothing_behind() {
+    require_desktop_session();
+    let name = unique("unsaved");
+    let (sim, url) = sim_with_user(&name, false).await;
+    let cli = Cli::new();
+    let command = cli.command_without_file_writes(&[
+        "login",
+        &sim.base_url(),
+        "--username",
+        &name,
+        "--password-stdin",
+    ]);
+    let output = cli.finish(command, Some(&format!("{PASSWORD}\n"))).await;
+    assert_eq!(code(&output), 1, "{}", text(&output.stderr));
+    let line = one_error_line(&output);
+    assert!(
+        line.contains("settings.toml") && line.contains("undone"),
+        "{line}"
+    );
+    assert!(output.stdout.is_empty(), "{}", text(&output.stdout));
+    // The sign-in happened and was undone: the server session ended, the keyring holds nothing.
+    assert_eq!(sim.request_count("/login"), 1);
+    assert_eq!(sim.request_count("/logout"), 1);
+    assert_eq!(keyring_entry(&url, &name).await, None);
+    assert!(!cli.config.path().join("settings.toml").exists());
+    // So there is truly nothing to sign out of.
+    let logout = cli.run(&["logout"], None).await;
+    assert_eq!(code(&logout), 0);
+    assert!(text(&logout.stdout).contains("nothing to do"));
+    // And with writable settings the same login works.
+    cli.login(&sim, &name).await;
+    assert!(keyring_entry(&url, &name).await.is_some());
+}
+
+#[tokio::test]
+async fn logout_succeeds_once_signed_out_even_when_the_settings_cannot_be_written() {
+    require_desktop_session();
+    let name = unique("logout-ro");
+    let (sim, url) = sim_with_user(&name, false).await;
+    let cli = Cli::new();
+    cli.login(&sim, &name).await;
+    let refresh = keyring_entry(&url, &name).await.unwrap();
+
+    let output = cli
+        .finish(cli.command_without_file_writes(&["logout"]), None)
+        .await;
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("Signed out"));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("warning: ") && stderr.contains("settings.toml"),
+        "{stderr}"
+    );
+    assert_eq!(keyring_entry(&url, &name).await, None);
+    let client = AbsClient::new(url.clone(), &TlsConfig::system().unwrap()).unwrap();
+    assert!(matches!(
+        client.refresh(&refresh).await,
+        Err(AuthError::RefreshRejected { .. })
+    ));
+    // The settings still name the user: the next logout finishes the job, and says so.
+    let again = cli.run(&["logout"], None).await;
+    assert_eq!(code(&again), 0, "{}", text(&again.stderr));
+    assert!(text(&again.stdout).contains("Signed out"));
+    let settings = std::fs::read_to_string(cli.config.path().join("settings.toml")).unwrap();
+    assert!(!settings.contains(&name), "{settings}");
+}
+
+#[tokio::test]
+async fn a_fifo_in_place_of_the_settings_hangs_no_command() {
+    let sim = abs_sim::start(SimConfig::default()).await.unwrap();
+    let cli = Cli::new();
+    let fifo = cli.config.path().join("settings.toml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let url = sim.base_url();
+    for args in [
+        &["login", url.as_str(), "-u", "a", "--password-stdin"][..],
+        &["watch"],
+        &["watch", "--json"],
+        &["logout"],
+    ] {
+        // `run` fails the test when a command does not end in time.
+        let output = cli.run(args, Some("a password\n")).await;
+        assert_eq!(code(&output), 1, "{args:?}: {}", text(&output.stderr));
+        let line = one_error_line(&output);
+        assert!(line.contains("not a regular file"), "{args:?}: {line}");
+    }
+    // The doctor checks without the saved settings, and says why.
+    let output = cli.run(&["doctor", &url], None).await;
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("not a regular file"));
+    assert!(fifo.exists(), "the FIFO is left as it is");
+}
+
+#[tokio::test]
+async fn login_pins_a_self_signed_certificate_and_the_settings_keep_the_choice() {
+    require_desktop_session();
+    let name = unique("pin");
+    let (sim, url) = sim_with_user(&name, false).await;
+    let identity = fronts::self_signed("abs-sim");
+    let front = fronts::tls_front(sim.addr(), &identity).await;
+    let https = format!("https://127.0.0.1:{}", front.port());
+    let cli = Cli::new();
+
+    // Not trusted by the system: the error says what to do.
+    let output = cli.login_with(&https, &name, &[]).await;
+    assert_eq!(code(&output), 1, "{}", text(&output.stderr));
+    let line = one_error_line(&output);
+    assert!(line.contains("not trusted"), "{line}");
+    // Another fingerprint than the server's: refused, nothing saved.
+    let wrong = "AB:".repeat(31) + "AB";
+    let output = cli
+        .login_with(&https, &name, &["--pin-sha256", &wrong])
+        .await;
+    assert_eq!(code(&output), 1, "{}", text(&output.stderr));
+    assert!(one_error_line(&output).contains("fingerprint"));
+    assert!(!cli.config.path().join("settings.toml").exists());
+
+    // The right one, as `doctor` prints it (colons) or bare lowercase hex.
+    let fingerprint = abs_tray_core::tls::fingerprint(&identity.cert_der);
+    let bare = fingerprint.replace(':', "").to_lowercase();
+    let output = cli
+        .login_with(&https, &name, &["--pin-sha256", &bare])
+        .await;
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains(&format!("as {name}")));
+    let settings = std::fs::read_to_string(cli.config.path().join("settings.toml")).unwrap();
+    assert!(
+        settings.contains(&format!("pinned_cert_sha256 = \"{fingerprint}\"")),
+        "{settings}"
+    );
+    let https_url = ServerUrl::parse(&https).unwrap();
+    assert!(keyring_entry(&https_url, &name).await.is_some());
+    assert_eq!(keyring_entry(&url, &name).await, None);
+    // The saved choice is used by the next commands: the live connection over TLS works.
+    let mut child = cli.command(&["watch", "--json"]).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    json_line_matching(&mut lines, &mut Vec::new(), "connected over TLS", |v| {
+        v["type"] == "status" && v["state"] == "connected"
+    })
+    .await;
+    interrupt(&child);
+    assert_eq!(code(&cli.run(&["logout"], None).await), 0);
+}
+
+#[tokio::test]
+async fn login_trusts_a_private_ca_and_a_name_the_certificate_lacks_is_a_host_name_error() {
+    require_desktop_session();
+    let name = unique("ca");
+    let (sim, _url) = sim_with_user(&name, false).await;
+    let (ca, leaf) = fronts::private_ca("Home CA");
+    let front = fronts::tls_front(sim.addr(), &leaf).await;
+    let cli = Cli::new();
+    let ca_file = cli.config.path().join("home-ca.pem");
+    std::fs::write(&ca_file, ca).unwrap();
+    let ca_arg = ca_file.to_str().unwrap();
+
+    // The certificate names 127.0.0.1 only; "localhost" is the same server under another name.
+    let by_name = format!("https://localhost:{}", front.port());
+    let output = cli
+        .login_with(&by_name, &name, &["--ca-file", ca_arg])
+        .await;
+    assert_eq!(code(&output), 1, "{}", text(&output.stderr));
+    let line = one_error_line(&output);
+    assert!(line.contains("not made out to localhost"), "{line}");
+    assert!(
+        !line.contains("trust its CA") && !line.contains("pin"),
+        "trusting the CA is done and cannot help: {line}"
+    );
+    assert!(!cli.config.path().join("settings.toml").exists());
+
+    let by_ip = format!("https://127.0.0.1:{}", front.port());
+    let output = cli.login_with(&by_ip, &name, &["--ca-file", ca_arg]).await;
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    let settings = std::fs::read_to_string(cli.config.path().join("settings.toml")).unwrap();
+    assert!(
+        settings.contains(&format!("extra_ca_pem = \"{ca_arg}\"")),
+        "{settings}"
+    );
+    assert_eq!(code(&cli.run(&["logout"], None).await), 0);
+}
+
+#[tokio::test]
+async fn login_behind_a_proxy_that_refuses_websockets_says_so_and_watch_points_at_doctor() {
+    require_desktop_session();
+    let name = unique("proxy");
+    let (sim, _url) = sim_with_user(&name, true).await;
+    let front = fronts::upgrade_dropping_front(sim.addr()).await;
+    let proxied = format!("http://{front}");
+    let cli = Cli::new();
+
+    let output = cli.login_with(&proxied, &name, &[]).await;
+    // Signed in (kept), but no event would ever arrive: exit 5, one sentence with the fix.
+    assert_eq!(code(&output), 5, "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains(&format!("Signed in to {proxied} as {name}")));
+    let line = one_error_line(&output);
+    for part in [
+        "refuses the live connection (WebSocket)",
+        "Upgrade and Connection headers for /socket.io",
+        "proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\";",
+        "abs-tray-cli doctor",
+    ] {
+        assert!(line.contains(part), "{part:?} in {line}");
+    }
+    let proxied_url = ServerUrl::parse(&proxied).unwrap();
+    assert!(keyring_entry(&proxied_url, &name).await.is_some());
+    assert!(
+        sim.request_count("/socket.io/") >= 1,
+        "the live connection was tried"
+    );
+
+    // `watch` keeps failing the same way: one hint, however many retries.
+    let mut child = cli.command(&["watch", "--json"]).spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let hint = tokio::time::timeout(WAIT, stderr.next_line())
+        .await
+        .expect("a hint on stderr")
+        .unwrap()
+        .unwrap();
+    assert!(
+        hint.starts_with("hint: ") && hint.contains("abs-tray-cli doctor"),
+        "{hint}"
+    );
+    assert!(hint.contains("Upgrade and Connection"), "{hint}");
+    let offline = |v: &Value| v["type"] == "status" && v["state"] == "offline";
+    let before = seen_count(&seen, offline);
+    while seen_count(&seen, offline) < before + 3 {
+        json_line_matching(&mut lines, &mut seen, "more failed attempts", offline).await;
+    }
+    interrupt(&child);
+    let rest = tokio::time::timeout(WAIT, async {
+        let mut rest = Vec::new();
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            rest.push(line);
+        }
+        rest
+    })
+    .await
+    .unwrap();
+    assert!(
+        rest.iter().all(|l| !l.starts_with("hint: ")),
+        "one hint only: {rest:?}"
+    );
+    tokio::time::timeout(WAIT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(code(&cli.run(&["logout"], None).await), 0);
+}
+
+/// How many of the lines read so far match `pred`.
+fn seen_count(seen: &[String], pred: impl Fn(&Value) -> bool) -> usize {
+    seen.iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|v| pred(v))
+        .count()
 }

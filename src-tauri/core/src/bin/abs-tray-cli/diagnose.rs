@@ -1,10 +1,11 @@
 //! `doctor`: runs [`abs_tray_core::doctor::diagnose`] with the saved trust settings and, when
-//! signed in to that server, the saved sign-in; prints the report and maps it to an exit code
-//! (4 when the server cannot be reached, 1 for any other failure).
+//! signed in to that server, the saved sign-in; prints the report and maps it to the exit codes
+//! every command uses: 2 for an address that cannot be one (before any request), 4 when the
+//! server cannot be reached, 5 when only the live connection (WebSocket) fails, 1 otherwise.
 
 use abs_tray_core::config::Settings;
 use abs_tray_core::credentials::SignedIn;
-use abs_tray_core::doctor::{self, Report, Verdict};
+use abs_tray_core::doctor::{self, Report, Step, Verdict};
 use abs_tray_core::server_url::ServerUrl;
 use abs_tray_core::tls::TlsConfig;
 use serde::Serialize;
@@ -47,6 +48,8 @@ pub async fn doctor(url: Option<String>, json: bool) -> Result<(), CliError> {
             ));
         }
     };
+    // An address that cannot be one is a usage error, as for `login`.
+    ServerUrl::candidates(&input)?;
     let parsed = ServerUrl::parse(&input).ok();
     let ours = config
         .as_ref()
@@ -126,6 +129,10 @@ fn verdict(report: &Report) -> Result<(), CliError> {
         Err(CliError::Unreachable(format!(
             "the server cannot be reached ({summary})"
         )))
+    } else if failed.name == Step::Websocket {
+        Err(CliError::LiveRefused(summary))
+    } else if failed.name == Step::Address {
+        Err(CliError::Usage(summary))
     } else {
         Err(CliError::Failed(summary))
     }

@@ -1,7 +1,9 @@
 //! The CLI's failures and their exit codes: one clear line each, never a backtrace or a Debug dump.
+//! Each kind of failure has one exit code in every command (`--help` lists them).
 
 use abs_tray_core::auth::AuthError;
 use abs_tray_core::config::ConfigError;
+use abs_tray_core::server_url::ServerUrlError;
 use abs_tray_core::tls::TlsError;
 use abs_tray_core::token_store::StoreError;
 
@@ -16,6 +18,9 @@ pub enum CliError {
     SignInRequired(String),
     /// Exit 4: the server cannot be reached.
     Unreachable(String),
+    /// Exit 5: the live connection (the WebSocket) does not open although the server answers,
+    /// usually a reverse proxy setting; `login` still signed in and kept the sign-in.
+    LiveRefused(String),
     /// Exit 0 without a message: the output ended (a closed pipe), which is not an error.
     OutputClosed,
 }
@@ -29,15 +34,18 @@ impl CliError {
             Self::Usage(_) => 2,
             Self::SignInRequired(_) => 3,
             Self::Unreachable(_) => 4,
+            Self::LiveRefused(_) => 5,
         }
     }
 
     /// The line for stderr, if any.
     pub fn message(&self) -> Option<&str> {
         match self {
-            Self::Failed(m) | Self::Usage(m) | Self::SignInRequired(m) | Self::Unreachable(m) => {
-                Some(m)
-            }
+            Self::Failed(m)
+            | Self::Usage(m)
+            | Self::SignInRequired(m)
+            | Self::Unreachable(m)
+            | Self::LiveRefused(m) => Some(m),
             Self::OutputClosed => None,
         }
     }
@@ -53,6 +61,12 @@ impl From<AuthError> for CliError {
         } else {
             Self::Failed(message)
         }
+    }
+}
+
+impl From<ServerUrlError> for CliError {
+    fn from(error: ServerUrlError) -> Self {
+        Self::Usage(error.to_string())
     }
 }
 

@@ -1,7 +1,7 @@
 //! `abs-tray-cli`: ABS Tray from a terminal, on the same code paths as the app: sign in with the
 //! system keyring, watch the live connection, sign out, and diagnose a server.
 //!
-//! Exit codes: 0 ok, 1 failure, 2 usage, 3 sign-in required, 4 server unreachable.
+//! Exit codes: one per kind of failure in every command, listed in [`EXIT_CODES`] (`--help`).
 
 mod diagnose;
 mod error;
@@ -11,13 +11,26 @@ mod output;
 mod setup;
 mod watch;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use abs_tray_core::server_url::ServerUrl;
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::CliError;
+
+/// One exit code per kind of failure, the same in every command (also in the README).
+const EXIT_CODES: &str = "Exit codes (the same in every command):
+  0  done
+  1  failed for another reason: the settings file, the keyring, an untrusted certificate, a
+     server that does not behave like Audiobookshelf
+  2  usage: the command line or what it names cannot work (an address that is not http(s), an
+     empty user name, an unreadable CA file); nothing was sent to the server
+  3  sign-in required: wrong password, refused API key, a saved sign-in the server ended
+  4  the server cannot be reached (name, connection, time-out)
+  5  the live connection (WebSocket) does not open although the server answers, usually a
+     reverse proxy that drops the Upgrade headers: `login` signed in and kept the sign-in,
+     `doctor` shows the fix";
 
 /// Environment variable holding the log filter (`warn` when unset), e.g. `ABS_TRAY_LOG=debug`.
 const LOG_ENV: &str = "ABS_TRAY_LOG";
@@ -28,8 +41,9 @@ const LOG_ENV: &str = "ABS_TRAY_LOG";
     name = "abs-tray-cli",
     version,
     about = "ABS Tray from a terminal: sign in to Audiobookshelf, watch live events, diagnose a server.",
-    after_help = "Exit codes: 0 ok, 1 failure, 2 usage, 3 sign-in required, 4 server unreachable.\n\
-                  Logs go to stderr; set ABS_TRAY_LOG (e.g. debug) to see more."
+    after_help = format!(
+        "Logs go to stderr; set {LOG_ENV} (e.g. debug) to see more.\n\n{EXIT_CODES}"
+    )
 )]
 struct Cli {
     /// What to do.
@@ -66,8 +80,9 @@ enum Command {
 /// Arguments of `login`.
 #[derive(Debug, Args)]
 struct LoginArgs {
-    /// Server address, e.g. https://abs.example.com (default: the saved one).
-    url: Option<ServerUrl>,
+    /// Server address as you open it, e.g. https://abs.example.com or 192.168.1.5:13378 (without
+    /// a scheme https is tried, then plain http); default: the saved one.
+    url: Option<String>,
     /// The Audiobookshelf user name (not with --api-key-stdin: the key names its user).
     #[arg(short, long, required_unless_present = "api_key_stdin")]
     username: Option<String>,
@@ -77,6 +92,13 @@ struct LoginArgs {
     /// Sign in with an API key read from the first line of standard input.
     #[arg(long, conflicts_with = "username")]
     api_key_stdin: bool,
+    /// Also trust the CA certificates in this PEM file (a private CA); saved as `tls.extra_ca_pem`.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+    /// Trust exactly the certificate with this SHA-256 fingerprint (a self-signed server; `doctor`
+    /// shows it); saved as `tls.pinned_cert_sha256`.
+    #[arg(long, value_name = "HEX", conflicts_with = "ca_file")]
+    pin_sha256: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -134,4 +156,22 @@ fn init_logging() {
         .finish()
         .with(abs_tray_core::logging::without_raw_traffic())
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_shows_the_exit_codes_of_help() {
+        let readme = include_str!("../../../../../README.md");
+        assert!(
+            readme.contains(EXIT_CODES),
+            "README.md's CLI section must show EXIT_CODES verbatim"
+        );
+        let help = <Cli as clap::CommandFactory>::command()
+            .render_long_help()
+            .to_string();
+        assert!(help.contains(EXIT_CODES), "{help}");
+    }
 }

@@ -4,7 +4,8 @@
 //!
 //! A status whose only change is the measured ping latency is not printed again (it changes
 //! every 30 s). When the status becomes "sign-in required" the command stops with exit code 3:
-//! nothing will happen until someone signs in again.
+//! nothing will happen until someone signs in again. A connection that keeps failing the same
+//! way gets one hint on stderr to run `doctor` (with the proxy fix when the WebSocket is refused).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::error::CliError;
 use crate::events;
+use crate::login;
 use crate::output;
 use crate::setup::Config;
 
@@ -143,6 +145,7 @@ pub async fn watch(json: bool, notify: bool) -> Result<(), CliError> {
     );
 
     let mut printer = Printer { json, last: None };
+    let mut hint = DoctorHint::default();
     let mut status = handle.status();
     let stop = stop_signal();
     tokio::pin!(stop);
@@ -157,6 +160,9 @@ pub async fn watch(json: bool, notify: bool) -> Result<(), CliError> {
                 }
                 let current = status.borrow_and_update().clone();
                 outcome = printer.status(&current).map_err(CliError::from);
+                if let Some(hint) = hint.after(&current) {
+                    eprintln!("hint: {}", output::one_line(&hint));
+                }
                 match current {
                     ConnectionStatus::SignInRequired { reason } => {
                         outcome = outcome.and(Err(CliError::SignInRequired(format!(
@@ -179,6 +185,48 @@ pub async fn watch(json: bool, notify: bool) -> Result<(), CliError> {
     let _ = handle.shutdown().await;
     let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, task).await;
     outcome
+}
+
+/// Notices a connection that keeps failing the same way, and says so once per run.
+#[derive(Debug, Default)]
+struct DoctorHint {
+    /// The reason of the last offline status since the last connection.
+    last: Option<String>,
+    /// Whether the hint was given.
+    given: bool,
+}
+
+impl DoctorHint {
+    /// The hint to give after `status`: on the second offline status in a row with the same
+    /// reason, once.
+    fn after(&mut self, status: &ConnectionStatus) -> Option<String> {
+        match status {
+            ConnectionStatus::Offline { reason, detail, .. } => {
+                let again = self.last.as_deref() == Some(reason.as_str());
+                self.last = Some(reason.clone());
+                if !again || self.given {
+                    return None;
+                }
+                self.given = true;
+                let refused = detail.as_deref().is_some_and(login::websocket_refused);
+                Some(if refused {
+                    format!(
+                        "the server keeps refusing the live connection (WebSocket): {}",
+                        login::PROXY_FIX
+                    )
+                } else {
+                    "the connection keeps failing the same way; run `abs-tray-cli doctor` to see \
+                     why and what to change"
+                        .to_owned()
+                })
+            }
+            ConnectionStatus::Connected { .. } => {
+                self.last = None;
+                None
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Resolves on Ctrl-C (or SIGTERM on Unix).
@@ -367,6 +415,37 @@ mod tests {
             line,
             r#"{"type":"status","state":"signin_required","reason":"Invalid refresh token"}"#
         );
+    }
+
+    #[test]
+    fn the_doctor_hint_comes_once_when_failures_repeat() {
+        let offline = |reason: &str, detail: &str| ConnectionStatus::Offline {
+            reason: reason.into(),
+            detail: Some(detail.into()),
+            retry_at_ms: None,
+        };
+        let refused = offline(
+            "The server refuses live connections",
+            "could not open the WebSocket: HTTP error: 400 Bad Request",
+        );
+        let mut hint = DoctorHint::default();
+        assert_eq!(hint.after(&refused), None);
+        assert_eq!(hint.after(&ConnectionStatus::Connecting), None);
+        let said = hint.after(&refused).unwrap();
+        assert!(
+            said.contains("Upgrade and Connection") && said.contains("abs-tray-cli doctor"),
+            "{said}"
+        );
+        for _ in 0..3 {
+            assert_eq!(hint.after(&refused), None);
+        }
+        // Other failures, alternating: not the same way twice in a row.
+        let mut hint = DoctorHint::default();
+        let down = offline("Cannot reach the server", "connection refused");
+        assert_eq!(hint.after(&down), None);
+        assert_eq!(hint.after(&refused), None);
+        assert_eq!(hint.after(&down), None);
+        assert!(hint.after(&down).unwrap().contains("abs-tray-cli doctor"));
     }
 
     #[test]
