@@ -51,7 +51,7 @@ pub async fn sign_out(shell: State<'_, Shell>) -> Answer {
 /// Drops the connection and connects again at once.
 #[tauri::command]
 pub async fn reconnect(shell: State<'_, Shell>) -> Answer {
-    Ok(shell.app.reconnect().await?)
+    shell.app.reconnect().await
 }
 
 /// Opens the server's web page in the browser.
@@ -79,13 +79,13 @@ pub async fn pause(shell: State<'_, Shell>, choice: String) -> Answer {
             ));
         }
     };
-    Ok(shell.app.pause(pause)?)
+    shell.app.pause(pause)
 }
 
 /// Saves the notification settings from the Settings form; they apply at once.
 #[tauri::command]
 pub async fn save_settings(shell: State<'_, Shell>, settings: serde_json::Value) -> Answer {
-    Ok(shell.app.save_notification_settings(settings)?)
+    shell.app.save_notification_settings(settings)
 }
 
 /// Turns launch at login on or off (the login item starts the app hidden in the tray).
@@ -101,19 +101,19 @@ pub async fn set_autostart<R: Runtime>(
 /// Cancels a library scan (admins).
 #[tauri::command]
 pub async fn cancel_scan(shell: State<'_, Shell>, library_id: String) -> Answer {
-    Ok(shell.app.cancel_scan(library_id).await?)
+    shell.app.cancel_scan(library_id).await
 }
 
 /// Sends a message to every connected user (admins).
 #[tauri::command]
 pub async fn broadcast(shell: State<'_, Shell>, message: String) -> Answer {
-    Ok(shell.app.broadcast(message).await?)
+    shell.app.broadcast(message).await
 }
 
 /// Follows the server log from `level` up, or stops following it (`null`).
 #[tauri::command]
 pub async fn set_log_level(shell: State<'_, Shell>, level: Option<u8>) -> Answer {
-    Ok(shell.app.set_log_level(level).await?)
+    shell.app.set_log_level(level).await
 }
 
 /// The window is looked at (admins' live positions are polled only then).

@@ -246,7 +246,7 @@ async fn api_key(
     active: bool,
     expires_in: Option<u64>,
 ) -> String {
-    let mut body = json!({"name": format!("tray-{user}"), "userId": sim.user_id(user).unwrap(),
+    let mut body = json!({"name": format!("tray-{user}"), "userId": sim.user_id(user).expect("the user exists"),
         "isActive": active});
     if let Some(secs) = expires_in {
         body["expiresIn"] = json!(secs);

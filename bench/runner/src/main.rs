@@ -310,9 +310,10 @@ async fn seed_account(sim: &Sim, config_dir: &Path) -> Result<()> {
 fn sign_in_form(sim: &Sim) -> SignInForm {
     SignInForm {
         server: sim.base_url(),
-        username: "root".into(),
+        username: Some("root".into()),
         password: Some(Secret::new("root")),
         api_key: None,
+        trust_certificate: None,
     }
 }
 
