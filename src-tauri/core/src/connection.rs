@@ -477,10 +477,10 @@ impl<C: Credentials> Actor<C> {
                     Some(ServerEvent::AuthFailed(failed)) => {
                         // The server's words end up in the window: one short line of plain text.
                         let said = failed.message.map_or_else(|| "no reason given".into(), |m| label(&m));
-                        return Err(Ended::SignInRequired(format!("the server rejected the sign-in: {said}")));
+                        return Err(Ended::SignInRequired(format!("the server rejected the sign-in ({said}): sign in again")));
                     }
                     Some(ServerEvent::InvalidToken) => {
-                        return Err(Ended::SignInRequired("the server rejected the sign-in".into()));
+                        return Err(Ended::SignInRequired("the server rejected the sign-in: sign in again".into()));
                     }
                     // Events the same `auth` caused (an admin's own `user_online`) may come first.
                     Some(event) => self.forward(event).await?,
@@ -676,7 +676,9 @@ async fn emit(socket: &mut Socket, event: &ClientEvent) -> Result<(), SocketErro
 /// sign-in can settle it. The other account's name is not repeated anywhere.
 fn wrong_user() -> Ended {
     tracing::warn!("the server answered the sign-in for a different account; socket dropped");
-    Ended::SignInRequired("the server signed this app in as a different account".into())
+    Ended::SignInRequired(
+        "the server signed this app in as a different account: sign in again".into(),
+    )
 }
 
 /// A socket failure as a retry.

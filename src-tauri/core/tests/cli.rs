@@ -345,7 +345,7 @@ async fn a_wrong_password_exits_3_with_one_line() {
     assert_eq!(code(&output), 3);
     assert_eq!(
         one_error_line(&output),
-        "error: wrong user name or password"
+        "error: Wrong user name or password."
     );
     assert!(output.stdout.is_empty());
     assert!(!cli.config.path().join("settings.toml").exists());
@@ -625,7 +625,12 @@ async fn doctor_blames_the_proxy_when_rest_works_but_websocket_upgrades_do_not()
         "{fix}"
     );
     let line = one_error_line(&output);
-    assert!(line.starts_with("error: WebSocket upgrade: "), "{line}");
+    // The window's sentence first, then the step and what was seen.
+    assert!(
+        line.starts_with("error: The server refuses live connections (WebSocket)")
+            && line.contains("(WebSocket upgrade: "),
+        "{line}"
+    );
 
     let readable = cli.run(&["doctor", &url], None).await;
     assert_eq!(code(&readable), 5);
@@ -650,7 +655,9 @@ async fn doctor_on_a_closed_port_exits_4_with_one_line() {
     assert_eq!(code(&output), 4);
     let line = one_error_line(&output);
     assert!(
-        line.contains("cannot be reached") && line.contains("refused"),
+        line.contains("Nothing answers at 127.0.0.1")
+            && line.contains("check that Audiobookshelf is running")
+            && line.contains("refused"),
         "{line}"
     );
     let stdout = text(&output.stdout);

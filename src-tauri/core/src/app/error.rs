@@ -77,6 +77,8 @@ const CODES: &[&str] = &[
     "unreachable",
     "timeout",
     "tls_untrusted",
+    "tls_host_mismatch",
+    "token_refused",
     "tls",
     "not_abs",
     "not_set_up",
@@ -147,6 +149,7 @@ impl AppError {
                 AuthError::Unreachable { .. }
                     | AuthError::Timeout
                     | AuthError::UntrustedCertificate { .. }
+                    | AuthError::HostMismatch { .. }
                     | AuthError::Tls { .. }
                     | AuthError::NotAbs
                     | AuthError::Redirected { .. }
@@ -172,8 +175,13 @@ impl AppError {
                 "The secure connection to the server failed.".to_owned(),
                 Some(reason.clone()),
             ),
+            Self::Auth(AuthError::HostMismatch { reason, .. }) => {
+                (self.to_string(), Some(reason.clone()))
+            }
             Self::Auth(AuthError::UntrustedCertificate { reason }) => (
-                "This computer does not trust the server's certificate.".to_owned(),
+                "The server's certificate is not trusted by this computer: trust its CA, or pin \
+                 the certificate if the server is yours."
+                    .to_owned(),
                 Some(reason.clone()),
             ),
             Self::Config(e @ ConfigError::Read { path, .. }) => (
@@ -272,6 +280,15 @@ mod tests {
             AuthError::Timeout.into(),
             AuthError::UntrustedCertificate { reason: "x".into() }.into(),
             AuthError::Tls { reason: "x".into() }.into(),
+            AuthError::HostMismatch {
+                host: "x".into(),
+                reason: "y".into(),
+            }
+            .into(),
+            AuthError::TokenRefused {
+                retry_in: std::time::Duration::from_secs(5),
+            }
+            .into(),
             AuthError::NotAbs.into(),
             AuthError::NotSetUp.into(),
             AuthError::Redirected {

@@ -89,7 +89,7 @@ impl Problem {
         match status {
             ConnectionStatus::SignInRequired { reason } => Some(Self::new(
                 "sign_in_required",
-                format!("Sign in again: {}", crate::doctor::sentence(reason)),
+                crate::doctor::sentence(reason),
             )),
             _ => None,
         }

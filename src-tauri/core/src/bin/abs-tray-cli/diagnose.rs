@@ -124,11 +124,13 @@ fn verdict(report: &Report) -> Result<(), CliError> {
     let Some(failed) = report.first_failure() else {
         return Ok(());
     };
-    let summary = format!("{}: {}", failed.name.title(), failed.detail);
+    // The window's words: the failed step's one sentence, then what was seen.
+    let summary = match &failed.headline {
+        Some(headline) => format!("{headline} ({}: {})", failed.name.title(), failed.detail),
+        None => format!("{}: {}", failed.name.title(), failed.detail),
+    };
     if report.unreachable() {
-        Err(CliError::Unreachable(format!(
-            "the server cannot be reached ({summary})"
-        )))
+        Err(CliError::Unreachable(summary))
     } else if failed.name == Step::Websocket {
         Err(CliError::LiveRefused(summary))
     } else if failed.name == Step::Address {

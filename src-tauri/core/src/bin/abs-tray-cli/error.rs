@@ -1,6 +1,7 @@
 //! The CLI's failures and their exit codes: one clear line each, never a backtrace or a Debug dump.
 //! Each kind of failure has one exit code in every command (`--help` lists them).
 
+use abs_tray_core::app::AppError;
 use abs_tray_core::auth::AuthError;
 use abs_tray_core::config::ConfigError;
 use abs_tray_core::server_url::ServerUrlError;
@@ -52,8 +53,12 @@ impl CliError {
 }
 
 impl From<AuthError> for CliError {
+    /// The same plain sentence the window shows, with the system's words after it.
     fn from(error: AuthError) -> Self {
-        let message = error.to_string();
+        let message = match AppError::from(error.clone()).plain() {
+            (plain, Some(detail)) => format!("{plain} (details: {detail})"),
+            (plain, None) => plain,
+        };
         if error.sign_in_required() {
             Self::SignInRequired(message)
         } else if matches!(error, AuthError::Unreachable { .. } | AuthError::Timeout) {
