@@ -2,6 +2,7 @@
 
 import { $, h, show, replaceChildrenKeepingFocus } from "./dom.js";
 import { ago, clock, durationSeconds, plural, span } from "./format.js";
+import { renderMine } from "./mine.js";
 
 /** A stable small number from a string, to pick a tile colour without inline styles. */
 function hue(text) {
@@ -10,17 +11,26 @@ function hue(text) {
   return sum % 6;
 }
 
-/** The neutral cover tile: the title's first letter on a colour; never a network image. */
-function coverTile(title) {
+/**
+ * The neutral cover tile: the title's first letter on a colour; never a network image (the
+ * webview has no token to fetch covers with, and the covers the core caches are for popups).
+ */
+export function coverTile(title) {
   const letter = [...String(title || "?").trim()][0]?.toUpperCase() || "?";
   return h("span", { class: `cover tile-${hue(title)}`, attrs: { "aria-hidden": "true" }, text: letter });
+}
+
+/** A progress bar for a fraction (0 when unknown), labelled with the title. */
+export function progressBar(fraction, title) {
+  const bar = h("progress", { max: 1, attrs: { "aria-label": `Progress of ${title || "item"}` } });
+  bar.value = Number.isFinite(fraction) ? Math.min(1, Math.max(0, fraction)) : 0;
+  return bar;
 }
 
 /** One listening session (NowListening in live/snapshot.rs). */
 function sessionRow(session, now) {
   const progress = Number.isFinite(session.progress) ? Math.min(1, Math.max(0, session.progress)) : null;
-  const bar = h("progress", { max: 1, attrs: { "aria-label": `Progress of ${session.title ?? "item"}` } });
-  bar.value = progress ?? 0;
+  const bar = progressBar(progress, session.title);
   const percent = progress === null ? null : `${Math.round(progress * 100)} %`;
   const position = session.duration_s > 0
     ? `${clock(session.position_s)} / ${clock(session.duration_s)}`
@@ -58,9 +68,36 @@ function sessionRow(session, now) {
   );
 }
 
-/** Renders Now listening: live sessions, then stale ones apart. */
-export function renderListening(view, isAdmin, now = Date.now()) {
-  const sessions = Array.isArray(view.snapshot?.listening) ? view.snapshot.listening : [];
+/** The account the first tab last knew the user type of, and that type. */
+let knownType = { account: null, admin: null };
+
+/**
+ * Which first tab to show: "admin" (everyone's listening), "user" (your own), or "loading"
+ * while nothing has said which kind of account this is yet (right after start or sign-in), so
+ * an admin never sees the other layout on the way.
+ */
+export function listeningLayout(view) {
+  const account = view.account ? `${view.account.server_url}\n${view.account.username}` : null;
+  const me = view.snapshot?.me;
+  const connection = view.snapshot?.connection;
+  let admin = null;
+  if (me && typeof me.is_admin === "boolean") admin = me.is_admin;
+  else if (connection?.state === "connected" && typeof connection.is_admin === "boolean") admin = connection.is_admin;
+  if (admin !== null) knownType = { account, admin };
+  else if (knownType.account === account) admin = knownType.admin;
+  if (admin === null) return "loading";
+  return admin ? "admin" : "user";
+}
+
+/**
+ * Renders the first tab: everyone's listening for admins, your own for everyone else. The
+ * caller's admin flag is not used: it cannot tell "not known yet" from "not an admin".
+ */
+export function renderListening(view, _isAdmin, now = Date.now()) {
+  const layout = listeningLayout(view);
+  $("view-listening").dataset.layout = layout;
+
+  const sessions = layout === "admin" && Array.isArray(view.snapshot?.listening) ? view.snapshot.listening : [];
   const live = sessions.filter((s) => !s.stale);
   const stale = sessions.filter((s) => s.stale);
   const rows = live.map((s) => sessionRow(s, now));
@@ -69,11 +106,13 @@ export function renderListening(view, isAdmin, now = Date.now()) {
     rows.push(...stale.map((s) => sessionRow(s, now)));
   }
   replaceChildrenKeepingFocus($("listening-list"), rows);
-  const empty = $("listening-empty");
-  empty.textContent = isAdmin
-    ? "Nobody is listening right now."
-    : "Only admins see who is listening. Your own progress shows up under Activity.";
-  show(empty, sessions.length === 0);
+  show($("listening-list"), layout === "admin");
+  show($("listening-empty"), layout === "admin" && sessions.length === 0);
+
+  const reading = renderMine(view, layout === "user", now);
+  const loading = $("listening-loading");
+  loading.textContent = reading ? "Loading your listening…" : "Connecting…";
+  show(loading, layout === "loading" || reading);
 }
 
 /** Renders Users (UserPresence in live/snapshot.rs). */

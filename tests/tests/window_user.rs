@@ -1,0 +1,413 @@
+//! The first tab of an account that is not an admin, in the real window: the `abs-tray` binary
+//! under Xvfb, driven through WebDriver (tauri-driver in front of WebKitWebDriver), signed in
+//! through the form to the simulator. It shows the book playing now with its progress and
+//! device, the recent sessions and the finished books, and says what will appear while there
+//! is nothing; an admin signing in afterwards never sees that layout on the way to their own.
+//! Saves `listening-user-{light,dark}.png` and `listening-user-empty-{light,dark}.png` under
+//! `target/screenshots/`.
+//!
+//! Needs `scripts/desktop-session.sh` (make test runs it) and tauri-driver
+//! (installed by `scripts/install-deps.sh`); fails, never skips, without them. Builds `abs-tray`
+//! (not a default workspace member) with `cargo build -p abs-tray`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use abs_sim::{DeviceSpec, SimConfig};
+use abs_tray_e2e::desktop::{app_binary, require_desktop_session, target_dir};
+use abs_tray_e2e::tauri_driver::TauriDriver;
+use abs_tray_e2e::webdriver::{Session, WebDriverError};
+use serde_json::{Value, json};
+
+/// Limit for the window to appear and render (WebKit's first start under Xvfb takes seconds).
+const STARTUP: Duration = Duration::from_secs(60);
+/// Limit for anything that should take well under a second.
+const WAIT: Duration = Duration::from_secs(10);
+const ROOT_PASSWORD: &str = "root pass word";
+const ALICE_PASSWORD: &str = "alice-pw";
+const BOB_PASSWORD: &str = "bob-pw";
+/// The device Alice listens on, as the window names it.
+const PHONE: &str = "Pixel 8";
+
+/// Unwraps a WebDriver result, saying which step failed.
+trait Step<T> {
+    /// The value, or a panic naming the step and the WebDriver error.
+    fn step(self, what: &str) -> T;
+}
+
+impl<T> Step<T> for Result<T, WebDriverError> {
+    fn step(self, what: &str) -> T {
+        self.unwrap_or_else(|err| panic!("{what}: {err}"))
+    }
+}
+
+/// The window under test.
+struct Window {
+    session: Session,
+    shots: PathBuf,
+}
+
+impl Window {
+    /// True if the first element matching `css` exists and is rendered (not inside `hidden`,
+    /// not `display: none`, not `visibility: hidden`).
+    async fn shown(&self, css: &str) -> Result<bool, WebDriverError> {
+        let shown = self
+            .session
+            .execute(
+                "const e = document.querySelector(arguments[0]);
+                 return e !== null && e.closest('[hidden]') === null
+                     && e.getClientRects().length > 0
+                     && getComputedStyle(e).visibility !== 'hidden';",
+                vec![json!(css)],
+            )
+            .await?;
+        Ok(shown == Value::Bool(true))
+    }
+
+    /// Waits until the first element matching `css` is displayed.
+    async fn wait_shown(&self, css: &str, timeout: Duration) {
+        self.session
+            .wait_for(timeout, &format!("{css} to be shown"), || async {
+                Ok(self.shown(css).await?.then_some(()))
+            })
+            .await
+            .step(css);
+    }
+
+    /// `document.body.dataset[key]`.
+    async fn body_data(&self, key: &str) -> Result<Option<String>, WebDriverError> {
+        let value = self
+            .session
+            .execute(
+                "return document.body.dataset[arguments[0]] ?? null;",
+                vec![json!(key)],
+            )
+            .await?;
+        Ok(value.as_str().map(str::to_owned))
+    }
+
+    /// Clicks the first element matching `css` once it is shown.
+    async fn click(&self, css: &str) {
+        self.wait_shown(css, WAIT).await;
+        self.session
+            .click_css(css)
+            .await
+            .step(&format!("click {css}"));
+    }
+
+    /// The rendered text of every element matching `css`.
+    async fn texts(&self, css: &str) -> Vec<String> {
+        let texts = self
+            .session
+            .execute(
+                "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText.trim());",
+                vec![json!(css)],
+            )
+            .await
+            .step(&format!("texts of {css}"));
+        serde_json::from_value(texts).unwrap_or_default()
+    }
+
+    /// Waits until some shown element matching `css` has text containing `needle`.
+    async fn wait_text(&self, css: &str, needle: &str) {
+        let found = self
+            .session
+            .wait_for(WAIT, &format!("{needle:?} in {css}"), || async {
+                let found = self.texts(css).await.iter().any(|t| t.contains(needle));
+                Ok((found && self.shown(css).await?).then_some(()))
+            })
+            .await;
+        if let Err(err) = found {
+            let tab = self.texts("#view-listening").await;
+            panic!("{err}; the listening tab shows {tab:?}");
+        }
+    }
+
+    /// Signs in through the form with a password (the API-key box unticked).
+    async fn sign_in(&self, server: &str, username: &str, password: &str) {
+        self.wait_shown("#signin-form", WAIT).await;
+        let ticked = self
+            .session
+            .execute(
+                "return document.getElementById('use-api-key').checked;",
+                vec![],
+            )
+            .await
+            .step("#use-api-key");
+        if ticked == Value::Bool(true) {
+            self.click("#use-api-key").await;
+        }
+        for (css, text) in [
+            ("#server", server),
+            ("#username", username),
+            ("#password", password),
+        ] {
+            self.session.fill(css, text).await.step(css);
+        }
+        self.click("#signin-submit").await;
+        let signed_in = self
+            .session
+            .wait_for(WAIT, &format!("{username} signed in"), || async {
+                Ok((self.body_data("signedIn").await?.as_deref() == Some("1")).then_some(()))
+            })
+            .await;
+        if let Err(err) = signed_in {
+            let form = self.texts("#signin-problem").await;
+            panic!("{err}; the form says {form:?}");
+        }
+        self.wait_shown("#app", WAIT).await;
+    }
+
+    /// Opens a tab and waits for its view.
+    async fn open_tab(&self, view: &str) {
+        self.click(&format!("button.tab[data-view=\"{view}\"]"))
+            .await;
+        self.wait_shown(&format!("#view-{view}"), WAIT).await;
+    }
+
+    /// Saves `<name>-light.png` and `<name>-dark.png` of the window as it is now.
+    async fn screenshots(&self, name: &str) {
+        for theme in ["light", "dark"] {
+            // Setting the theme restyles on the next frame: wait for two frames to be painted.
+            self.session
+                .execute_async(
+                    "const [theme, done] = arguments;
+                     document.documentElement.dataset.theme = theme;
+                     requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                    vec![json!(theme)],
+                )
+                .await
+                .step(&format!("switch to the {theme} theme"));
+            let png = self
+                .session
+                .screenshot()
+                .await
+                .step(&format!("screenshot {name}-{theme}"));
+            assert!(
+                png.starts_with(b"\x89PNG\r\n\x1a\n"),
+                "the {name}-{theme} screenshot is not a PNG"
+            );
+            let path = self.shots.join(format!("{name}-{theme}.png"));
+            std::fs::write(&path, &png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        }
+        self.session
+            .execute(
+                "delete document.documentElement.dataset.theme; return true;",
+                vec![],
+            )
+            .await
+            .step("restore the theme");
+    }
+}
+
+/// Alice's phone.
+fn phone() -> DeviceSpec {
+    DeviceSpec {
+        device_id: Some("alice-phone".into()),
+        client_name: Some("Abs Android".into()),
+        client_version: Some("0.9.80".into()),
+        model: Some(PHONE.into()),
+        sdk_version: Some("34".into()),
+        ..DeviceSpec::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_sees_their_own_listening_and_an_admin_never_sees_it() {
+    require_desktop_session();
+    let app = app_binary();
+    let config = tempfile::tempdir().expect("a config dir");
+    let shots = target_dir().join("screenshots");
+    std::fs::create_dir_all(&shots).expect("create target/screenshots");
+
+    let sim = abs_sim::start(
+        SimConfig::default()
+            .with_user("root", ROOT_PASSWORD, true)
+            .with_user("alice", ALICE_PASSWORD, false)
+            .with_user("bob", BOB_PASSWORD, false),
+    )
+    .await
+    .expect("start abs-sim");
+    let ids = sim.item_ids();
+    let (dune, emma, ulysses) = (&ids[0], &ids[1], &ids[2]);
+    for (id, title) in [(dune, "Dune"), (emma, "Emma"), (ulysses, "Ulysses")] {
+        sim.set_item_title(id, title).expect("name a book");
+    }
+    // Alice's past: a session of Emma that listened and stopped, and Ulysses finished.
+    let past = sim.start_session("alice", emma, phone()).expect("Emma");
+    sim.sync_session(&past, 600.0).expect("listen to Emma");
+    sim.close_session(&past).expect("stop Emma");
+    sim.finish_book("alice", ulysses).expect("finish Ulysses");
+
+    let log = std::fs::File::create(target_dir().join("window-user-app.log")).expect("a log");
+    let driver = TauriDriver::start(
+        &[
+            ("ABS_TRAY_CONFIG_DIR", config.path().as_os_str()),
+            ("ABS_TRAY_LOG", "info,abs_tray_core=debug".as_ref()),
+        ],
+        log,
+    )
+    .expect("start tauri-driver");
+    let session = Session::start(
+        &driver.url(),
+        json!({"capabilities": {"alwaysMatch": {"tauri:options": {
+            "application": app.to_string_lossy(),
+        }}}}),
+    )
+    .await
+    .step("open a WebDriver session (launches abs-tray)");
+    let window = Window { session, shots };
+    window
+        .session
+        .wait_for(STARTUP, "the first render (body[data-ready=1])", || async {
+            Ok((window.body_data("ready").await?.as_deref() == Some("1")).then_some(()))
+        })
+        .await
+        .step("first render");
+
+    // Bob has listened to nothing yet: the first tab says what will appear there, and how.
+    window.sign_in(&sim.base_url(), "bob", BOB_PASSWORD).await;
+    window.wait_shown("#my-empty", WAIT).await;
+    let empty = window.texts("#my-empty").await.join(" ");
+    assert!(
+        empty.contains("Start a book in Audiobookshelf"),
+        "the empty tab says how to fill it: {empty:?}"
+    );
+    assert!(!window.shown("#my-listening").await.step("#my-listening"));
+    window.screenshots("listening-user-empty").await;
+    window.open_tab("settings").await;
+    window.click("#sign-out").await;
+
+    // Alice signs in: her first tab is her own listening, read from the server.
+    window
+        .sign_in(&sim.base_url(), "alice", ALICE_PASSWORD)
+        .await;
+    window.wait_shown("#view-listening", WAIT).await;
+    window.wait_text("#my-recent > li", "Emma").await;
+    window.wait_text("#my-finished > li", "Ulysses").await;
+    window.wait_shown("#my-current-empty", WAIT).await;
+    assert!(
+        !window
+            .shown("#listening-empty")
+            .await
+            .step("#listening-empty"),
+        "the admin's empty list is not Alice's"
+    );
+    let recent = window.texts("#my-recent > li").await;
+    assert!(
+        recent[0].contains(PHONE) && recent[0].contains("listened"),
+        "a recent session names its device and listening time: {recent:?}"
+    );
+
+    // She starts Dune on her phone: the first sync shows it playing, with progress and device.
+    let now = sim.start_session("alice", dune, phone()).expect("Dune");
+    sim.sync_session(&now, 300.0).expect("listen to Dune");
+    window.wait_text("#my-current > li .title", "Dune").await;
+    let parts = window
+        .session
+        .execute(
+            "const li = document.querySelector('#my-current > li');
+             return [li.querySelector('.device')?.innerText ?? '',
+                     li.querySelector('progress')?.value ?? -1,
+                     li.querySelector('.time')?.innerText ?? ''];",
+            vec![],
+        )
+        .await
+        .step("the current row");
+    let device = parts[0].as_str().unwrap_or_default();
+    let progress = parts[1].as_f64().unwrap_or(-1.0);
+    let time = parts[2].as_str().unwrap_or_default();
+    assert!(device.contains(PHONE), "device: {parts}");
+    assert!(progress > 0.0 && progress < 1.0, "progress bar: {parts}");
+    assert!(
+        time.contains("5:00") && time.contains('%'),
+        "position: {parts}"
+    );
+    assert!(
+        !window
+            .shown("#my-current-empty")
+            .await
+            .step("#my-current-empty"),
+        "nothing-playing line hidden while Dune plays"
+    );
+    window.screenshots("listening-user").await;
+
+    // Stopped: Dune moves to the recent sessions, first.
+    sim.close_session(&now).expect("stop Dune");
+    window.wait_shown("#my-current-empty", WAIT).await;
+    window
+        .session
+        .wait_for(WAIT, "Dune first among the recent sessions", || async {
+            let recent = window.texts("#my-recent > li .title").await;
+            Ok((recent.first().map(String::as_str) == Some("Dune")).then_some(()))
+        })
+        .await
+        .step("recent sessions");
+
+    // Sign out; watch the first tab while root signs in: the loading line, then everyone's
+    // listening, never Alice's kind of tab on the way.
+    window.open_tab("settings").await;
+    window.click("#sign-out").await;
+    window.wait_shown("#signin-form", WAIT).await;
+    window
+        .session
+        .execute(
+            "window.__layouts = [];
+             const panel = document.getElementById('view-listening');
+             const mine = ['my-listening', 'my-empty'].map(id => document.getElementById(id));
+             const record = () => window.__layouts.push({
+                 layout: panel.dataset.layout,
+                 mine: mine.some(e => !e.hidden),
+                 app: !document.getElementById('app').hidden,
+             });
+             window.__watch = new MutationObserver(record);
+             window.__watch.observe(panel, { attributes: true, subtree: true,
+                 attributeFilter: ['data-layout', 'hidden'] });
+             return true;",
+            vec![],
+        )
+        .await
+        .step("watch the first tab");
+    window.sign_in(&sim.base_url(), "root", ROOT_PASSWORD).await;
+    window.open_tab("listening").await;
+    window
+        .session
+        .wait_script(
+            WAIT,
+            "the admin layout",
+            "return document.getElementById('view-listening').dataset.layout === 'admin';",
+        )
+        .await
+        .step("admin layout");
+    window.wait_shown("#listening-empty", WAIT).await;
+    let seen = window
+        .session
+        .execute(
+            "window.__watch.takeRecords(); window.__watch.disconnect(); return window.__layouts;",
+            vec![],
+        )
+        .await
+        .step("the layouts seen");
+    let seen = seen.as_array().cloned().unwrap_or_default();
+    eprintln!("window_user: the first tab while root signed in: {seen:?}");
+    assert!(!seen.is_empty(), "the first tab never changed: {seen:?}");
+    let shown_while_signed_in: Vec<&Value> =
+        seen.iter().filter(|s| s["app"] == json!(true)).collect();
+    assert!(
+        shown_while_signed_in
+            .iter()
+            .all(|s| s["layout"] != json!("user") && s["mine"] == json!(false)),
+        "an admin saw the listener's layout on the way: {seen:?}"
+    );
+    assert_eq!(
+        seen.last().map(|s| s["layout"].clone()),
+        Some(json!("admin")),
+        "{seen:?}"
+    );
+
+    if let Err(err) = window.session.delete().await {
+        eprintln!("closing the WebDriver session: {err}");
+    }
+    drop(driver);
+    sim.shutdown().await;
+}
