@@ -277,7 +277,8 @@ impl Mine {
                 })
                 .collect();
         }
-        if read.sessions.got().is_some() || read.progress.got().is_some() {
+        // A server that refuses the reads (403/404) has nothing to show: known, and empty.
+        if !read.sessions.failed() || !read.progress.failed() {
             self.loaded = true;
         }
     }

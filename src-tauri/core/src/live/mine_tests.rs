@@ -244,7 +244,19 @@ fn failed_reads_are_asked_for_again_and_admins_never_read() {
     state.apply_mine(&ticket, &failed);
     state.apply_reconcile(ticket, Reconciled::nothing(), T0);
     assert!(!state.snapshot(T0).mine.loaded);
-    assert!(state.take_reconcile().is_some_and(|t| t.wants_mine()));
+    let ticket = state.take_reconcile().unwrap();
+    assert!(ticket.wants_mine());
+    // Refused (a server without these endpoints): nothing to show, known as such.
+    let refused = MineRead {
+        sessions: Fetch::Forbidden,
+        open: Fetch::NotAsked,
+        progress: Fetch::Forbidden,
+        items: Vec::new(),
+    };
+    state.apply_mine(&ticket, &refused);
+    state.apply_reconcile(ticket, Reconciled::nothing(), T0);
+    assert!(state.snapshot(T0).mine.loaded);
+    assert!(state.take_reconcile().is_none(), "a refusal is not retried");
 
     let mut admin = LiveState::new(&LiveSettings::default());
     let init = ev(

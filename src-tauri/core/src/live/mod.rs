@@ -8,6 +8,10 @@
 //! it as one task between the connection and the app: it owns the state, reconciles with REST
 //! when the events cannot be trusted, polls positions only while someone looks, and publishes
 //! snapshots at most a few times a second.
+//!
+//! Users who are not admins see none of that; for them the state follows their own listening
+//! instead (`mine`): the book playing now from their progress events, recent sessions and
+//! finished books from `GET /api/me/listening-sessions` and `GET /api/me`.
 
 mod driver;
 pub(crate) mod label;
