@@ -268,3 +268,95 @@ async fn an_admin_reads_none_of_it() {
     root.stop().await;
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_pages_listening_sessions_like_the_real_server() {
+    let (sim, [dune, emma, ulysses]) = simulator().await;
+    sim.add_user("bob", "bob-pw", false).unwrap();
+    // Three closed sessions and one open that listened; one open that never listened (never
+    // saved by the real server); one of bob's.
+    for book in [&dune, &emma, &ulysses] {
+        let id = sim.start_session("alice", book, phone()).unwrap();
+        sim.sync_session(&id, 60.0).unwrap();
+        sim.close_session(&id).unwrap();
+    }
+    let open = sim.start_session("alice", &dune, phone()).unwrap();
+    sim.sync_session(&open, 200.0).unwrap();
+    sim.start_session("alice", &emma, "tablet").unwrap();
+    let bobs = sim.start_session("bob", &dune, "bob-phone").unwrap();
+    sim.sync_session(&bobs, 30.0).unwrap();
+
+    let url = ServerUrl::parse(&sim.base_url()).unwrap();
+    let client = AbsClient::new(url.clone(), &TlsConfig::system().unwrap()).unwrap();
+    let manager = TokenManager::new(
+        client.clone(),
+        AsyncTokenStore::new(Arc::new(MemoryStore::new())),
+        Account::new(&url, "alice"),
+    );
+    let token = manager
+        .sign_in(&Secret::new("alice-pw"))
+        .await
+        .unwrap()
+        .access;
+    let page = |query: &'static str| {
+        let (client, token) = (client.clone(), token.clone());
+        async move {
+            let path = format!("/api/me/listening-sessions{query}");
+            client
+                .get_json::<serde_json::Value>(&path, &token)
+                .await
+                .unwrap()
+        }
+    };
+
+    let first = page("?itemsPerPage=3&page=0").await;
+    assert_eq!(first["total"], 4);
+    assert_eq!(first["numPages"], 2);
+    assert_eq!(
+        (first["page"].clone(), first["itemsPerPage"].clone()),
+        (0.into(), 3.into())
+    );
+    let sessions = first["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 3);
+    assert_eq!(sessions[0]["id"], open.as_str(), "the open one synced last");
+    let updated: Vec<i64> = sessions
+        .iter()
+        .map(|s| s["updatedAt"].as_i64().unwrap())
+        .collect();
+    assert!(
+        updated.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {updated:?}"
+    );
+    assert!(
+        sessions
+            .iter()
+            .all(|s| s["userId"] == first_user(&sim, "alice"))
+    );
+    for key in [
+        "displayTitle",
+        "deviceInfo",
+        "timeListening",
+        "currentTime",
+        "startedAt",
+    ] {
+        assert!(
+            sessions[0].get(key).is_some(),
+            "PlaybackSession.toJSON() has {key}"
+        );
+    }
+    let second = page("?itemsPerPage=3&page=1").await;
+    assert_eq!(second["sessions"].as_array().unwrap().len(), 1);
+    // express's toNumber: no number is the default (10 per page, page 0); 0 per page is 10.
+    for query in ["", "?itemsPerPage=0", "?itemsPerPage=x&page=y"] {
+        let all = page(query).await;
+        assert_eq!(all["itemsPerPage"], 10, "{query}");
+        assert_eq!(all["page"], 0, "{query}");
+        assert_eq!(all["sessions"].as_array().unwrap().len(), 4, "{query}");
+    }
+    sim.shutdown().await;
+}
+
+/// A user's id.
+fn first_user(sim: &Sim, name: &str) -> serde_json::Value {
+    sim.user_id(name).unwrap().into()
+}
