@@ -3,7 +3,6 @@
 //! through WebDriver. The tests live in `tests/tests/`; this library holds what they share.
 
 pub mod desktop;
-pub mod front;
 pub mod opener;
 pub mod popups;
 pub mod sni;

@@ -12,9 +12,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use abs_sim::front::{Front, FrontConfig, self_signed};
 use abs_sim::{Sim, SimConfig};
 use abs_tray_e2e::desktop::{app_binary, require_desktop_session, target_dir};
-use abs_tray_e2e::front::{Front, FrontConfig, self_signed};
 use abs_tray_e2e::tauri_driver::TauriDriver;
 use abs_tray_e2e::webdriver::{Session, WebDriverError};
 use serde_json::{Value, json};
@@ -336,11 +336,11 @@ async fn every_way_in_works_and_every_failure_reads_as_a_sentence() {
     let expiring_key = api_key(&sim, &root, "alice", true, Some(1)).await;
     let bobs_key = api_key(&sim, &root, "bob", true, None).await;
     sim.remove_user("bob").expect("delete bob");
-    let (cert, key) = self_signed();
+    let identity = self_signed("abs.home").expect("a self-signed certificate");
     let https = Front::start(
         sim.addr(),
         FrontConfig {
-            tls: Some((cert, key)),
+            tls: Some(identity),
             ..FrontConfig::default()
         },
     )

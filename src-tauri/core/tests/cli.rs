@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
+use abs_sim::front::{self, Front, FrontConfig, Identity};
 use abs_sim::{Sim, SimConfig};
 use abs_tray_core::auth::{AbsClient, AuthError, is_refresh_token};
 use abs_tray_core::secret::Secret;
@@ -24,8 +25,6 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::TcpListener;
 use tokio::process::{Child, ChildStdout, Command};
-
-mod fronts;
 
 /// Limit for anything that should take well under a second.
 const WAIT: Duration = Duration::from_secs(10);
@@ -978,8 +977,8 @@ async fn login_pins_a_self_signed_certificate_and_the_settings_keep_the_choice()
     require_desktop_session();
     let name = unique("pin");
     let (sim, url) = sim_with_user(&name, false).await;
-    let identity = fronts::self_signed("abs-sim");
-    let front = fronts::tls_front(sim.addr(), &identity).await;
+    let identity = front::self_signed("abs-sim").expect("a certificate");
+    let front = tls_front(&sim, &identity).await;
     let https = format!("https://127.0.0.1:{}", front.port());
     let cli = Cli::new();
 
@@ -1029,8 +1028,8 @@ async fn login_trusts_a_private_ca_and_a_name_the_certificate_lacks_is_a_host_na
     require_desktop_session();
     let name = unique("ca");
     let (sim, _url) = sim_with_user(&name, false).await;
-    let (ca, leaf) = fronts::private_ca("Home CA");
-    let front = fronts::tls_front(sim.addr(), &leaf).await;
+    let (ca, leaf) = front::private_ca("Home CA").expect("a private CA");
+    let front = tls_front(&sim, &leaf).await;
     let cli = Cli::new();
     let ca_file = cli.config.path().join("home-ca.pem");
     std::fs::write(&ca_file, ca).unwrap();
@@ -1066,8 +1065,16 @@ async fn login_behind_a_proxy_that_refuses_websockets_says_so_and_watch_points_a
     require_desktop_session();
     let name = unique("proxy");
     let (sim, _url) = sim_with_user(&name, true).await;
-    let front = fronts::upgrade_dropping_front(sim.addr()).await;
-    let proxied = format!("http://{front}");
+    let front = Front::start(
+        sim.addr(),
+        FrontConfig {
+            strip_upgrade: true,
+            ..FrontConfig::default()
+        },
+    )
+    .await
+    .expect("a proxy that drops upgrade headers");
+    let proxied = format!("http://127.0.0.1:{}", front.port());
     let cli = Cli::new();
 
     let output = cli.login_with(&proxied, &name, &[]).await;
@@ -1137,4 +1144,17 @@ fn seen_count(seen: &[String], pred: impl Fn(&Value) -> bool) -> usize {
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|v| pred(v))
         .count()
+}
+
+/// TLS with `identity` in front of the simulator; REST and WebSockets pass through.
+async fn tls_front(sim: &Sim, identity: &Identity) -> Front {
+    Front::start(
+        sim.addr(),
+        FrontConfig {
+            tls: Some(identity.clone()),
+            ..FrontConfig::default()
+        },
+    )
+    .await
+    .expect("a TLS front")
 }

@@ -24,6 +24,8 @@ mod control;
 mod emit;
 mod error;
 mod events;
+#[cfg(feature = "front")]
+pub mod front;
 pub mod hostile;
 mod http;
 mod logs;
