@@ -10,11 +10,13 @@
 
 use std::sync::Arc;
 
+use abs_sim::front::{Front, FrontConfig, self_signed};
 use abs_sim::{DeviceSpec, Sim};
 use abs_tray_core::app::{Pause, SignInForm};
 use abs_tray_core::auth::is_refresh_token;
 use abs_tray_core::config::SettingsFile;
 use abs_tray_core::connection::ConnectionStatus;
+use abs_tray_core::doctor::{Step, Verdict};
 use abs_tray_core::happening::Happening;
 use abs_tray_core::token_store::{MemoryStore, StoreError};
 use serde_json::json;
@@ -537,4 +539,103 @@ async fn a_revoked_sign_in_shows_as_a_problem() {
     // Still the saved account: the window offers to sign in again.
     assert_eq!(view.account.unwrap().username, "alice");
     h.app.shutdown().await;
+}
+
+/// A form for `server` with the fingerprint the user chose to trust.
+fn trusting(sim: &Sim, server: &str, fingerprint: Option<&str>) -> SignInForm {
+    let mut form = form(sim, "alice", ALICE_PW).with_server(server);
+    form.trust_certificate = fingerprint.map(str::to_owned);
+    form
+}
+
+#[tokio::test]
+async fn a_self_signed_certificate_is_trusted_only_as_it_was_shown() {
+    let sim = sim().await;
+    let identity = self_signed("abs.home").unwrap();
+    let fingerprint = abs_tray_core::tls::fingerprint(&identity.cert_der);
+    let front = Front::start(
+        sim.addr(),
+        FrontConfig {
+            tls: Some(identity),
+            ..FrontConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let https = format!("https://127.0.0.1:{}", front.port());
+    let h = Harness::new();
+
+    // Not trusted: the doctor can say why, and offers exactly the certificate presented.
+    let err = h
+        .app
+        .sign_in(trusting(&sim, &https, None))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "tls_untrusted", "{err:?}");
+    assert!(err.diagnose());
+    let report = h.app.diagnose(&https).await;
+    assert_eq!(report.certificate.as_deref(), Some(fingerprint.as_str()));
+    let tls = report.check(Step::Tls).unwrap();
+    assert_eq!(tls.verdict, Verdict::Fail);
+    assert!(tls.headline.as_deref().unwrap().contains("self-signed"));
+
+    // Another certificate than the one shown (it changed in between): refused, nothing saved.
+    let other = abs_tray_core::tls::fingerprint(&self_signed("other").unwrap().cert_der);
+    let err = h
+        .app
+        .sign_in(trusting(&sim, &https, Some(&other)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "tls_certificate_changed");
+    assert!(!h.dir.path().join("settings.toml").exists());
+
+    // The one shown: pinned, signed in, kept for the next start.
+    h.app
+        .sign_in(trusting(&sim, &https, Some(&fingerprint)))
+        .await
+        .unwrap();
+    wait_view(&h.app, "connected", connected).await;
+    let saved = h.saved();
+    assert!(
+        abs_tray_core::tls::same_fingerprint(
+            saved.tls.pinned_cert_sha256.as_deref().unwrap(),
+            &fingerprint
+        ),
+        "{saved:?}"
+    );
+    h.app.shutdown().await;
+    let restarted = start(h.dir.path(), &h.store);
+    wait_view(&restarted, "connected after a restart", connected).await;
+    restarted.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_doctor_checks_a_bare_address_as_sign_in_would() {
+    let sim = sim().await;
+    let h = Harness::new();
+    let bare = sim.base_url().trim_start_matches("http://").to_owned();
+    let report = h.app.diagnose(&bare).await;
+    assert_eq!(report.server.as_deref(), Some(sim.base_url().as_str()));
+    let address = report.check(Step::Address).unwrap();
+    assert!(
+        address.detail.contains("only plain http answers"),
+        "{}",
+        address.detail
+    );
+    assert_eq!(report.check(Step::Status).unwrap().verdict, Verdict::Ok);
+    assert_eq!(report.first_failure(), None, "{report:?}");
+
+    // Nothing there: https is what it checks, and the first failure says it in words.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let report = h.app.diagnose(&format!("127.0.0.1:{closed}")).await;
+    assert_eq!(report.first_failure().unwrap().name, Step::Tcp);
+    assert!(
+        report
+            .headline()
+            .unwrap()
+            .starts_with(&format!("Nothing answers at 127.0.0.1:{closed}"))
+    );
 }
