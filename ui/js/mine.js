@@ -4,7 +4,7 @@
 
 import { $, h, show, replaceChildrenKeepingFocus } from "./dom.js";
 import { ago, clock, span } from "./format.js";
-import { coverTile, progressBar } from "./lists.js";
+import { coverTile, progressBar } from "./book.js";
 
 /** "Pixel 8" as "on Pixel 8"; nothing when the device is unknown. */
 function onDevice(device) {
