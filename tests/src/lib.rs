@@ -8,3 +8,4 @@ pub mod popups;
 pub mod sni;
 pub mod tauri_driver;
 pub mod webdriver;
+pub mod window;

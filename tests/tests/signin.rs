@@ -9,144 +9,51 @@
 //!
 //! Needs `scripts/desktop-session.sh` (make test runs it) and tauri-driver; fails, never skips.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use abs_sim::front::{Front, FrontConfig, self_signed};
 use abs_sim::{Sim, SimConfig};
-use abs_tray_e2e::desktop::{app_binary, require_desktop_session, target_dir};
-use abs_tray_e2e::tauri_driver::TauriDriver;
-use abs_tray_e2e::webdriver::{Session, WebDriverError};
+use abs_tray_e2e::desktop::require_desktop_session;
+use abs_tray_e2e::window::{Step, Window};
 use serde_json::{Value, json};
 
-/// Limit for the window to appear and render (WebKit's first start under Xvfb takes seconds).
-const STARTUP: Duration = Duration::from_secs(60);
 /// Limit for a sign-in, a diagnosis or a re-render.
 const WAIT: Duration = Duration::from_secs(20);
 
 const ROOT_PASSWORD: &str = "root pass word";
 const ALICE_PASSWORD: &str = "alice-pw";
 
-/// Unwraps a WebDriver result, saying which step failed.
-trait Step<T> {
-    /// The value, or a panic naming the step and the WebDriver error.
-    fn step(self, what: &str) -> T;
-}
-
-impl<T> Step<T> for Result<T, WebDriverError> {
-    fn step(self, what: &str) -> T {
-        self.unwrap_or_else(|err| panic!("{what}: {err}"))
-    }
-}
-
-/// The window under test.
-struct Window {
-    session: Session,
-    shots: PathBuf,
-}
-
-impl Window {
-    /// Runs a script and returns its value.
-    async fn js(&self, script: &str, args: Vec<Value>) -> Value {
-        self.session.execute(script, args).await.step(script)
-    }
-
-    /// Whether the element is rendered (not inside `[hidden]`, has boxes).
-    async fn shown(&self, css: &str) -> bool {
-        self.js(
-            "const e = document.querySelector(arguments[0]);
-             return e !== null && e.closest('[hidden]') === null && e.getClientRects().length > 0;",
-            vec![json!(css)],
-        )
-        .await
-            == Value::Bool(true)
-    }
-
-    /// Waits until a script returns true.
-    async fn until(&self, what: &str, script: &str, args: Vec<Value>) {
-        self.session
-            .wait_for(WAIT, what, || {
-                let args = args.clone();
-                async move {
-                    let value = self.session.execute(script, args).await?;
-                    Ok((value == Value::Bool(true)).then_some(()))
-                }
-            })
-            .await
-            .step(what);
-    }
-
-    /// The text of the first element matching `css` ("" when absent).
-    async fn text(&self, css: &str) -> String {
-        self.js(
-            "const e = document.querySelector(arguments[0]); return e ? e.textContent.trim() : '';",
-            vec![json!(css)],
-        )
-        .await
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-    }
-
-    /// Sets a field's value as typing would (value, then `input`).
-    async fn type_into(&self, css: &str, text: &str) {
-        self.js(
-            "const e = document.querySelector(arguments[0]);
-             e.value = arguments[1];
-             e.dispatchEvent(new Event('input', { bubbles: true }));
-             return true;",
-            vec![json!(css), json!(text)],
-        )
-        .await;
-    }
-
-    /// Clicks the first element matching `css` once it is shown and enabled.
-    async fn click(&self, css: &str) {
-        self.until(
-            &format!("{css} clickable"),
-            "const e = document.querySelector(arguments[0]);
-             return e !== null && !e.disabled && e.closest('[hidden]') === null;",
-            vec![json!(css)],
-        )
-        .await;
-        self.session
-            .click_css(css)
-            .await
-            .step(&format!("click {css}"));
-    }
-
-    /// Sets the API-key checkbox as a user would.
-    async fn use_api_key(&self, on: bool) {
-        let checked = self
-            .js(
-                "return document.getElementById('use-api-key').checked;",
-                vec![],
-            )
-            .await;
-        if checked != Value::Bool(on) {
-            self.click("#use-api-key").await;
-        }
-    }
-
+/// What a person does with the sign-in form, and what they read back.
+trait SignInFlow {
     /// Fills the form in password mode and submits it.
-    async fn sign_in(&self, server: &str, username: &str, password: &str) {
-        self.use_api_key(false).await;
-        self.type_into("#server", server).await;
-        self.type_into("#username", username).await;
-        self.type_into("#password", password).await;
-        self.click("#signin-submit").await;
-    }
-
+    async fn sign_in(&self, server: &str, username: &str, password: &str);
     /// Fills the form in API-key mode and submits it.
-    async fn sign_in_with_key(&self, server: &str, key: &str) {
-        self.use_api_key(true).await;
-        self.type_into("#server", server).await;
-        self.type_into("#api-key", key).await;
-        self.click("#signin-submit").await;
-    }
-
+    async fn sign_in_with_key(&self, server: &str, key: &str);
     /// Waits for the error under the button to say `start` (the doctor's sentence may replace
     /// the first one), then checks it reads as a sentence without system text; returns it.
+    async fn error_saying(&self, start: &str) -> String;
+    /// Waits until the window is signed in and connected to `server` (its header says so).
+    async fn wait_connected_to(&self, server: &str);
+    /// Signs out from the Settings tab and waits for the form.
+    async fn sign_out(&self);
+}
+
+impl SignInFlow for Window {
+    async fn sign_in(&self, server: &str, username: &str, password: &str) {
+        self.set_checked("#use-api-key", false).await;
+        self.set_value("#server", server).await;
+        self.set_value("#username", username).await;
+        self.set_value("#password", password).await;
+        self.click("#signin-submit").await;
+    }
+
+    async fn sign_in_with_key(&self, server: &str, key: &str) {
+        self.set_checked("#use-api-key", true).await;
+        self.set_value("#server", server).await;
+        self.set_value("#api-key", key).await;
+        self.click("#signin-submit").await;
+    }
+
     async fn error_saying(&self, start: &str) -> String {
         self.until(
             &format!("the sign-in error to start with {start:?}"),
@@ -171,8 +78,7 @@ impl Window {
         message
     }
 
-    /// Waits until the window is signed in (or out) and its header shows `server`.
-    async fn wait_signed_in(&self, server: &str) {
+    async fn wait_connected_to(&self, server: &str) {
         let signed_in = self
             .session
             .wait_script(
@@ -200,9 +106,8 @@ impl Window {
         }
     }
 
-    /// Signs out from the Settings tab and waits for the form.
     async fn sign_out(&self) {
-        self.click("button.tab[data-view=\"settings\"]").await;
+        self.open_tab("settings").await;
         self.click("#sign-out").await;
         self.until(
             "the sign-in form",
@@ -212,30 +117,11 @@ impl Window {
         )
         .await;
     }
+}
 
-    /// Saves `<name>-light.png` and `<name>-dark.png` of the window as it is now.
-    async fn screenshots(&self, name: &str) {
-        for theme in ["light", "dark"] {
-            self.session
-                .execute_async(
-                    "const [theme, done] = arguments;
-                     document.documentElement.dataset.theme = theme;
-                     requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
-                    vec![json!(theme)],
-                )
-                .await
-                .step("switch theme");
-            let png = self.session.screenshot().await.step("screenshot");
-            assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name}: not a PNG");
-            let path = self.shots.join(format!("{name}-{theme}.png"));
-            std::fs::write(&path, &png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-        }
-        self.js(
-            "delete document.documentElement.dataset.theme; return true;",
-            vec![],
-        )
-        .await;
-    }
+/// Whether `css` is on screen now.
+async fn on_screen(window: &Window, css: &str) -> bool {
+    window.shown(css).await.step(css)
 }
 
 /// Makes an API key for `user` as root (`POST /api/api-keys`); `expires_in` in seconds.
@@ -316,10 +202,7 @@ async fn wait_refused(sim: &Sim, key: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_way_in_works_and_every_failure_reads_as_a_sentence() {
     require_desktop_session();
-    let app = app_binary();
     let config = tempfile::tempdir().expect("a config dir");
-    let shots = target_dir().join("screenshots");
-    std::fs::create_dir_all(&shots).expect("create target/screenshots");
 
     let sim = abs_sim::start(
         SimConfig::default()
@@ -356,36 +239,7 @@ async fn every_way_in_works_and_every_failure_reads_as_a_sentence() {
     .await
     .expect("a base-path proxy");
 
-    let log = std::fs::File::create(target_dir().join("signin-app.log")).expect("a log file");
-    let driver = TauriDriver::start(
-        &[
-            ("ABS_TRAY_CONFIG_DIR", config.path().as_os_str()),
-            (
-                "ABS_TRAY_LOG",
-                "info,abs_tray=debug,abs_tray_core=debug".as_ref(),
-            ),
-        ],
-        log,
-    )
-    .expect("start tauri-driver");
-    let session = Session::start(
-        &driver.url(),
-        json!({"capabilities": {"alwaysMatch": {"tauri:options": {
-            "application": app.to_string_lossy(),
-        }}}}),
-    )
-    .await
-    .step("open a WebDriver session (launches abs-tray)");
-    let window = Window { session, shots };
-    window
-        .session
-        .wait_script(
-            STARTUP,
-            "the first render",
-            "return document.body.dataset.ready === '1';",
-        )
-        .await
-        .step("first render");
+    let (driver, window) = Window::launch(config.path(), "signin-app.log", &[]).await;
 
     // A fresh start: the form waits in its first field.
     window
@@ -404,7 +258,7 @@ async fn every_way_in_works_and_every_failure_reads_as_a_sentence() {
         "{said}"
     );
     assert!(
-        window.shown("#signin-details").await,
+        on_screen(&window, "#signin-details").await,
         "no Details disclosure"
     );
     assert_eq!(
@@ -442,15 +296,15 @@ async fn every_way_in_works_and_every_failure_reads_as_a_sentence() {
     window.sign_in(&plain, "root", "not the password").await;
     window.error_saying("Wrong user name or password").await;
     assert!(
-        !window.shown("#signin-details").await,
+        !on_screen(&window, "#signin-details").await,
         "a wrong password needs no details"
     );
     window.screenshots("signin-error-password").await;
 
     // API-key mode: the stale error goes, the hint says where keys are made.
-    window.use_api_key(true).await;
+    window.set_checked("#use-api-key", true).await;
     assert!(
-        !window.shown("#signin-error").await,
+        !on_screen(&window, "#signin-error").await,
         "a stale error survived the mode switch"
     );
     let hint = window.text("#api-key-fields .hint").await;
@@ -479,25 +333,25 @@ async fn every_way_in_works_and_every_failure_reads_as_a_sentence() {
         .error_saying("The server's certificate is self-signed")
         .await;
     assert!(
-        window.shown("#trust-choice").await,
+        on_screen(&window, "#trust-choice").await,
         "no trust choice offered"
     );
     let fingerprint = window.text("#trust-fingerprint").await;
     assert_eq!(fingerprint.split(':').count(), 32, "{fingerprint}");
     window.screenshots("signin-error-self-signed").await;
     window.click("#trust-certificate").await;
-    window.wait_signed_in(&tls_server).await;
+    window.wait_connected_to(&tls_server).await;
     let settings = std::fs::read_to_string(config.path().join("settings.toml")).expect("settings");
     assert!(settings.contains("pinned_cert_sha256"), "{settings}");
     assert!(
-        !window.shown("#account-note").await,
+        !on_screen(&window, "#account-note").await,
         "https needs no transport note"
     );
 
     // A draft on this account must not follow to the next one.
     window.click("button.tab[data-view=\"server\"]").await;
     window
-        .type_into("#broadcast-text", "draft for the first server")
+        .set_value("#broadcast-text", "draft for the first server")
         .await;
     window.sign_out().await;
     assert_eq!(
@@ -512,7 +366,7 @@ async fn every_way_in_works_and_every_failure_reads_as_a_sentence() {
     window
         .sign_in(&format!("127.0.0.1:{port}"), "alice", ALICE_PASSWORD)
         .await;
-    window.wait_signed_in(&plain).await;
+    window.wait_connected_to(&plain).await;
     assert_eq!(
         window.text("#account-note").await,
         "Connected over http: not encrypted."
@@ -545,7 +399,7 @@ async fn every_way_in_works_and_every_failure_reads_as_a_sentence() {
     sim.drop_sockets();
     window.click("#signin-again").await;
     assert!(
-        window.shown("#signin-cancel").await,
+        on_screen(&window, "#signin-cancel").await,
         "no way back from the form"
     );
     window.click("#signin-cancel").await;
@@ -558,7 +412,7 @@ async fn every_way_in_works_and_every_failure_reads_as_a_sentence() {
         .await;
     window.click("#signin-again").await;
     window.sign_in_with_key(&plain, &alice_key).await;
-    window.wait_signed_in(&plain).await;
+    window.wait_connected_to(&plain).await;
 
     // A server under a base path behind a proxy, typed without a scheme and with a slash.
     window.sign_out().await;
@@ -570,7 +424,7 @@ async fn every_way_in_works_and_every_failure_reads_as_a_sentence() {
         )
         .await;
     window
-        .wait_signed_in(&format!(
+        .wait_connected_to(&format!(
             "http://127.0.0.1:{}/audiobookshelf",
             sub_path.port()
         ))

@@ -27,17 +27,13 @@ use abs_tray_core::secret::Secret;
 use abs_tray_core::server_url::ServerUrl;
 use abs_tray_core::tls::TlsConfig;
 use abs_tray_core::token_store::{Account, AsyncTokenStore, KeyringStore, MemoryStore};
-use abs_tray_e2e::desktop::{app_binary, require_desktop_session, target_dir};
+use abs_tray_e2e::desktop::{require_desktop_session, target_dir};
 use abs_tray_e2e::opener::RecordingOpener;
 use abs_tray_e2e::popups::{Popup, PopupWatch};
-use abs_tray_e2e::tauri_driver::TauriDriver;
-use abs_tray_e2e::webdriver::{Session, WebDriverError};
+use abs_tray_e2e::window::{STARTUP, Step, Window};
 use chrono::{DateTime, Local, TimeDelta, TimeZone as _, Timelike as _};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-
-/// Limit for the window to appear and render (WebKit's first start under Xvfb takes seconds).
-const STARTUP: Duration = Duration::from_secs(60);
 /// Limit for anything that should take well under a second.
 const WAIT: Duration = Duration::from_secs(10);
 /// How long after the server's event a new listening session must be on screen.
@@ -151,129 +147,18 @@ fn wait_popup(popups: &PopupWatch, what: &str, pred: impl FnMut(&Popup) -> bool)
         .unwrap_or_else(|| panic!("no popup {what} reached the notification daemon in {WAIT:?}"))
 }
 
-/// Unwraps a WebDriver result, saying which step failed.
-trait Step<T> {
-    /// The value, or a panic naming the step and the WebDriver error.
-    fn step(self, what: &str) -> T;
-}
-
-impl<T> Step<T> for Result<T, WebDriverError> {
-    fn step(self, what: &str) -> T {
-        self.unwrap_or_else(|err| panic!("{what}: {err}"))
-    }
-}
-
-/// The window under test.
-struct Window {
-    session: Session,
-    shots: PathBuf,
-}
-
-impl Window {
-    /// True if the first element matching `css` exists and is rendered: not `hidden`, not
-    /// `display: none` (no boxes), not `visibility: hidden`. (WebKitWebDriver's own "is
-    /// displayed" answers false for list rows inside `overflow: hidden` boxes.)
-    async fn shown(&self, css: &str) -> Result<bool, WebDriverError> {
-        let shown = self
-            .session
-            .execute(
-                "const e = document.querySelector(arguments[0]);
-                 return e !== null && e.closest('[hidden]') === null
-                     && e.getClientRects().length > 0
-                     && getComputedStyle(e).visibility !== 'hidden';",
-                vec![json!(css)],
-            )
-            .await?;
-        Ok(shown == Value::Bool(true))
-    }
-
-    /// Waits until the first element matching `css` is displayed.
-    async fn wait_shown(&self, css: &str, timeout: Duration) {
-        self.session
-            .wait_for(timeout, &format!("{css} to be shown"), || async {
-                Ok(self.shown(css).await?.then_some(()))
-            })
-            .await
-            .step(css);
-    }
-
-    /// `document.body.dataset[key]`.
-    async fn body_data(&self, key: &str) -> Result<Option<String>, WebDriverError> {
-        let value = self
-            .session
-            .execute(
-                "return document.body.dataset[arguments[0]] ?? null;",
-                vec![json!(key)],
-            )
-            .await?;
-        Ok(value.as_str().map(str::to_owned))
-    }
-
-    /// Waits until the window says it is signed in (`body[data-signed-in]`) or out.
-    async fn wait_signed_in(&self, signed_in: bool, timeout: Duration) {
-        let want = if signed_in { "1" } else { "0" };
-        self.session
-            .wait_for(timeout, &format!("body[data-signed-in={want}]"), || async {
-                Ok((self.body_data("signedIn").await?.as_deref() == Some(want)).then_some(()))
-            })
-            .await
-            .step(if signed_in { "signed in" } else { "signed out" });
-    }
-
-    /// Clicks the first element matching `css` once it is shown (tabs and buttons appear only
-    /// when the state they act on is known, e.g. admin tabs after the server said who we are).
-    async fn click(&self, css: &str) {
-        self.wait_shown(css, WAIT).await;
-        self.session
-            .click_css(css)
-            .await
-            .step(&format!("click {css}"));
-    }
-
-    /// Picks `value` in the `<select>` matching `css` as a user would (value, then `change`).
-    async fn choose(&self, css: &str, value: &str) {
-        self.wait_shown(css, WAIT).await;
-        self.session
-            .execute(
-                "const select = document.querySelector(arguments[0]);
-                 select.value = arguments[1];
-                 select.dispatchEvent(new Event('change', { bubbles: true }));
-                 return select.value;",
-                vec![json!(css), json!(value)],
-            )
-            .await
-            .step(&format!("choose {value} in {css}"));
-    }
-
-    /// The text of every element matching `css`.
-    async fn texts(&self, css: &str) -> Vec<String> {
-        let texts = self
-            .session
-            .execute(
-                "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent);",
-                vec![json!(css)],
-            )
-            .await
-            .step(&format!("texts of {css}"));
-        serde_json::from_value(texts).unwrap_or_default()
-    }
-
-    /// Waits until some element matching `css` has text containing `needle`.
-    async fn wait_text(&self, css: &str, needle: &str) {
-        self.session
-            .wait_for(WAIT, &format!("{needle:?} in {css}"), || async {
-                Ok(self
-                    .texts(css)
-                    .await
-                    .iter()
-                    .any(|t| t.contains(needle))
-                    .then_some(()))
-            })
-            .await
-            .step(css);
-    }
-
+/// What this test does with the window beyond looking and clicking.
+trait Actions {
     /// Fills the password form with `server`, `username` and `password` and submits it.
+    async fn submit_password(&self, server: &str, username: &str, password: &str);
+    /// Saves the Settings form with its button and waits until the app says so (it writes
+    /// settings.toml before it answers); a refusal fails the test with its message.
+    async fn save_settings(&self);
+    /// Types `text` as a broadcast and opens its confirmation with Send.
+    async fn open_broadcast(&self, text: &str);
+}
+
+impl Actions for Window {
     async fn submit_password(&self, server: &str, username: &str, password: &str) {
         for (css, text) in [
             ("#server", server),
@@ -285,77 +170,6 @@ impl Window {
         self.click("#signin-submit").await;
     }
 
-    /// Ticks or unticks the checkbox matching `css` with a click, as a user would, unless it
-    /// already is as wanted.
-    async fn set_checked(&self, css: &str, checked: bool) {
-        let script = "return document.querySelector(arguments[0]).checked;";
-        self.wait_shown(css, WAIT).await;
-        let now = self
-            .session
-            .execute(script, vec![json!(css)])
-            .await
-            .step(css);
-        if now != Value::Bool(checked) {
-            self.session
-                .click_css(css)
-                .await
-                .step(&format!("click {css}"));
-        }
-        let after = self
-            .session
-            .execute(script, vec![json!(css)])
-            .await
-            .step(css);
-        assert_eq!(after, Value::Bool(checked), "a click did not toggle {css}");
-    }
-
-    /// Sets the `<input>` matching `css` to `value` as its picker does: the value, then `input`
-    /// and `change` (WebDriver keys cannot type into WebKit's segmented time fields).
-    async fn set_value(&self, css: &str, value: &str) {
-        self.wait_shown(css, WAIT).await;
-        let set = self
-            .session
-            .execute(
-                "const input = document.querySelector(arguments[0]);
-                 input.value = arguments[1];
-                 input.dispatchEvent(new Event('input', { bubbles: true }));
-                 input.dispatchEvent(new Event('change', { bubbles: true }));
-                 return input.value;",
-                vec![json!(css), json!(value)],
-            )
-            .await
-            .step(&format!("set {css}"));
-        assert_eq!(set, json!(value), "{css} refused {value:?}");
-    }
-
-    /// The `value` of the form field matching `css`.
-    async fn value(&self, css: &str) -> String {
-        let value = self
-            .session
-            .execute(
-                "return document.querySelector(arguments[0]).value;",
-                vec![json!(css)],
-            )
-            .await
-            .step(&format!("value of {css}"));
-        value.as_str().unwrap_or_default().to_owned()
-    }
-
-    /// Whether the form field matching `css` is disabled.
-    async fn disabled(&self, css: &str) -> bool {
-        let disabled = self
-            .session
-            .execute(
-                "return document.querySelector(arguments[0]).disabled;",
-                vec![json!(css)],
-            )
-            .await
-            .step(&format!("{css} disabled"));
-        disabled == Value::Bool(true)
-    }
-
-    /// Saves the Settings form with its button and waits until the app says so (it writes
-    /// settings.toml before it answers); a refusal fails the test with its message.
     async fn save_settings(&self) {
         self.wait_text("#settings-status", "Unsaved changes").await;
         self.click("#settings-save").await;
@@ -379,7 +193,6 @@ impl Window {
         }
     }
 
-    /// Types `text` as a broadcast and opens its confirmation with Send.
     async fn open_broadcast(&self, text: &str) {
         self.session
             .fill("#broadcast-text", text)
@@ -402,47 +215,6 @@ impl Window {
             )
             .await
             .step("#broadcast-confirm");
-    }
-
-    /// Opens a tab and waits for its view.
-    async fn open_tab(&self, view: &str) {
-        self.click(&format!("button.tab[data-view=\"{view}\"]"))
-            .await;
-        self.wait_shown(&format!("#view-{view}"), WAIT).await;
-    }
-
-    /// Saves `<name>-light.png` and `<name>-dark.png` of the window as it is now.
-    async fn screenshots(&self, name: &str) {
-        for theme in ["light", "dark"] {
-            // Setting the theme restyles on the next frame: wait for two frames to be painted.
-            self.session
-                .execute_async(
-                    "const [theme, done] = arguments;
-                     document.documentElement.dataset.theme = theme;
-                     requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
-                    vec![json!(theme)],
-                )
-                .await
-                .step(&format!("switch to the {theme} theme"));
-            let png = self
-                .session
-                .screenshot()
-                .await
-                .step(&format!("screenshot {name}-{theme}"));
-            assert!(
-                png.starts_with(b"\x89PNG\r\n\x1a\n"),
-                "the {name}-{theme} screenshot is not a PNG"
-            );
-            let path = self.shots.join(format!("{name}-{theme}.png"));
-            std::fs::write(&path, &png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-        }
-        self.session
-            .execute(
-                "delete document.documentElement.dataset.theme; return true;",
-                vec![],
-            )
-            .await
-            .step("restore the theme");
     }
 }
 
@@ -755,10 +527,7 @@ async fn simulator() -> Sim {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_window_signs_in_shows_live_state_acts_and_signs_out() {
     require_desktop_session();
-    let app = app_binary();
     let config = tempfile::tempdir().expect("a config dir");
-    let shots = target_dir().join("screenshots");
-    std::fs::create_dir_all(&shots).expect("create target/screenshots");
 
     let sim = simulator().await;
     let url = ServerUrl::parse(&sim.base_url()).expect("the simulator's URL parses");
@@ -770,42 +539,17 @@ async fn the_window_signs_in_shows_live_state_acts_and_signs_out() {
 
     // tauri-driver hands its environment and stderr to WebKitWebDriver, which hands them to
     // the app: the app logs at debug level to target/window-app.log, checked for secrets below.
-    let log_path = target_dir().join("window-app.log");
-    let log = std::fs::File::create(&log_path)
-        .unwrap_or_else(|e| panic!("create {}: {e}", log_path.display()));
     // "Open Audiobookshelf" runs xdg-open: a stand-in first on the app's PATH records it.
     let opener = RecordingOpener::new().expect("write the stand-in xdg-open");
     let path = opener.path_env();
-    let driver = TauriDriver::start(
-        &[
-            ("ABS_TRAY_CONFIG_DIR", config.path().as_os_str()),
-            ("PATH", path.as_os_str()),
-            (
-                "ABS_TRAY_LOG",
-                "info,abs_tray=debug,abs_tray_core=debug".as_ref(),
-            ),
-        ],
-        log,
+    let (driver, window) = Window::launch(
+        config.path(),
+        "window-app.log",
+        &[("PATH", path.as_os_str())],
     )
-    .expect("start tauri-driver");
-    let session = Session::start(
-        &driver.url(),
-        json!({"capabilities": {"alwaysMatch": {"tauri:options": {
-            "application": app.to_string_lossy(),
-        }}}}),
-    )
-    .await
-    .step("open a WebDriver session (launches abs-tray)");
-    let window = Window { session, shots };
+    .await;
 
     // First start with an empty config folder: the sign-in form.
-    window
-        .session
-        .wait_for(STARTUP, "the first render (body[data-ready=1])", || async {
-            Ok((window.body_data("ready").await?.as_deref() == Some("1")).then_some(()))
-        })
-        .await
-        .step("first render");
     assert_eq!(
         window
             .body_data("signedIn")
@@ -1497,6 +1241,7 @@ async fn the_window_signs_in_shows_live_state_acts_and_signs_out() {
     drop(driver);
     sim.shutdown().await;
 
+    let log_path = target_dir().join("window-app.log");
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     assert!(
         !log.contains(token.expose()) && !log.contains(ROOT_PASSWORD),

@@ -10,17 +10,13 @@
 //! (installed by `scripts/install-deps.sh`); fails, never skips, without them. Builds `abs-tray`
 //! (not a default workspace member) with `cargo build -p abs-tray`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use abs_sim::{DeviceSpec, SimConfig};
-use abs_tray_e2e::desktop::{app_binary, require_desktop_session, target_dir};
-use abs_tray_e2e::tauri_driver::TauriDriver;
-use abs_tray_e2e::webdriver::{Session, WebDriverError};
+use abs_tray_e2e::desktop::require_desktop_session;
+use abs_tray_e2e::window::{Step, Window};
 use serde_json::{Value, json};
 
-/// Limit for the window to appear and render (WebKit's first start under Xvfb takes seconds).
-const STARTUP: Duration = Duration::from_secs(60);
 /// Limit for anything that should take well under a second.
 const WAIT: Duration = Duration::from_secs(10);
 const ROOT_PASSWORD: &str = "root pass word";
@@ -29,87 +25,16 @@ const BOB_PASSWORD: &str = "bob-pw";
 /// The device Alice listens on, as the window names it.
 const PHONE: &str = "Pixel 8";
 
-/// Unwraps a WebDriver result, saying which step failed.
-trait Step<T> {
-    /// The value, or a panic naming the step and the WebDriver error.
-    fn step(self, what: &str) -> T;
-}
-
-impl<T> Step<T> for Result<T, WebDriverError> {
-    fn step(self, what: &str) -> T {
-        self.unwrap_or_else(|err| panic!("{what}: {err}"))
-    }
-}
-
-/// The window under test.
-struct Window {
-    session: Session,
-    shots: PathBuf,
-}
-
-impl Window {
-    /// True if the first element matching `css` exists and is rendered (not inside `hidden`,
-    /// not `display: none`, not `visibility: hidden`).
-    async fn shown(&self, css: &str) -> Result<bool, WebDriverError> {
-        let shown = self
-            .session
-            .execute(
-                "const e = document.querySelector(arguments[0]);
-                 return e !== null && e.closest('[hidden]') === null
-                     && e.getClientRects().length > 0
-                     && getComputedStyle(e).visibility !== 'hidden';",
-                vec![json!(css)],
-            )
-            .await?;
-        Ok(shown == Value::Bool(true))
-    }
-
-    /// Waits until the first element matching `css` is displayed.
-    async fn wait_shown(&self, css: &str, timeout: Duration) {
-        self.session
-            .wait_for(timeout, &format!("{css} to be shown"), || async {
-                Ok(self.shown(css).await?.then_some(()))
-            })
-            .await
-            .step(css);
-    }
-
-    /// `document.body.dataset[key]`.
-    async fn body_data(&self, key: &str) -> Result<Option<String>, WebDriverError> {
-        let value = self
-            .session
-            .execute(
-                "return document.body.dataset[arguments[0]] ?? null;",
-                vec![json!(key)],
-            )
-            .await?;
-        Ok(value.as_str().map(str::to_owned))
-    }
-
-    /// Clicks the first element matching `css` once it is shown.
-    async fn click(&self, css: &str) {
-        self.wait_shown(css, WAIT).await;
-        self.session
-            .click_css(css)
-            .await
-            .step(&format!("click {css}"));
-    }
-
-    /// The rendered text of every element matching `css`.
-    async fn texts(&self, css: &str) -> Vec<String> {
-        let texts = self
-            .session
-            .execute(
-                "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText.trim());",
-                vec![json!(css)],
-            )
-            .await
-            .step(&format!("texts of {css}"));
-        serde_json::from_value(texts).unwrap_or_default()
-    }
-
+/// What this test does with the window beyond looking and clicking.
+trait Listener {
     /// Waits until some shown element matching `css` has text containing `needle`.
-    async fn wait_text(&self, css: &str, needle: &str) {
+    async fn wait_on_tab(&self, css: &str, needle: &str);
+    /// Signs in through the form with a password (the API-key box unticked).
+    async fn sign_in(&self, server: &str, username: &str, password: &str);
+}
+
+impl Listener for Window {
+    async fn wait_on_tab(&self, css: &str, needle: &str) {
         let found = self
             .session
             .wait_for(WAIT, &format!("{needle:?} in {css}"), || async {
@@ -123,7 +48,6 @@ impl Window {
         }
     }
 
-    /// Signs in through the form with a password (the API-key box unticked).
     async fn sign_in(&self, server: &str, username: &str, password: &str) {
         self.wait_shown("#signin-form", WAIT).await;
         let ticked = self
@@ -157,47 +81,6 @@ impl Window {
         }
         self.wait_shown("#app", WAIT).await;
     }
-
-    /// Opens a tab and waits for its view.
-    async fn open_tab(&self, view: &str) {
-        self.click(&format!("button.tab[data-view=\"{view}\"]"))
-            .await;
-        self.wait_shown(&format!("#view-{view}"), WAIT).await;
-    }
-
-    /// Saves `<name>-light.png` and `<name>-dark.png` of the window as it is now.
-    async fn screenshots(&self, name: &str) {
-        for theme in ["light", "dark"] {
-            // Setting the theme restyles on the next frame: wait for two frames to be painted.
-            self.session
-                .execute_async(
-                    "const [theme, done] = arguments;
-                     document.documentElement.dataset.theme = theme;
-                     requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
-                    vec![json!(theme)],
-                )
-                .await
-                .step(&format!("switch to the {theme} theme"));
-            let png = self
-                .session
-                .screenshot()
-                .await
-                .step(&format!("screenshot {name}-{theme}"));
-            assert!(
-                png.starts_with(b"\x89PNG\r\n\x1a\n"),
-                "the {name}-{theme} screenshot is not a PNG"
-            );
-            let path = self.shots.join(format!("{name}-{theme}.png"));
-            std::fs::write(&path, &png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-        }
-        self.session
-            .execute(
-                "delete document.documentElement.dataset.theme; return true;",
-                vec![],
-            )
-            .await
-            .step("restore the theme");
-    }
 }
 
 /// Alice's phone.
@@ -215,10 +98,7 @@ fn phone() -> DeviceSpec {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listener_sees_their_own_listening_and_an_admin_never_sees_it() {
     require_desktop_session();
-    let app = app_binary();
     let config = tempfile::tempdir().expect("a config dir");
-    let shots = target_dir().join("screenshots");
-    std::fs::create_dir_all(&shots).expect("create target/screenshots");
 
     let sim = abs_sim::start(
         SimConfig::default()
@@ -239,31 +119,7 @@ async fn a_listener_sees_their_own_listening_and_an_admin_never_sees_it() {
     sim.close_session(&past).expect("stop Emma");
     sim.finish_book("alice", ulysses).expect("finish Ulysses");
 
-    let log = std::fs::File::create(target_dir().join("window-user-app.log")).expect("a log");
-    let driver = TauriDriver::start(
-        &[
-            ("ABS_TRAY_CONFIG_DIR", config.path().as_os_str()),
-            ("ABS_TRAY_LOG", "info,abs_tray_core=debug".as_ref()),
-        ],
-        log,
-    )
-    .expect("start tauri-driver");
-    let session = Session::start(
-        &driver.url(),
-        json!({"capabilities": {"alwaysMatch": {"tauri:options": {
-            "application": app.to_string_lossy(),
-        }}}}),
-    )
-    .await
-    .step("open a WebDriver session (launches abs-tray)");
-    let window = Window { session, shots };
-    window
-        .session
-        .wait_for(STARTUP, "the first render (body[data-ready=1])", || async {
-            Ok((window.body_data("ready").await?.as_deref() == Some("1")).then_some(()))
-        })
-        .await
-        .step("first render");
+    let (driver, window) = Window::launch(config.path(), "window-user-app.log", &[]).await;
 
     // Bob has listened to nothing yet: the first tab says what will appear there, and how.
     window.sign_in(&sim.base_url(), "bob", BOB_PASSWORD).await;
@@ -283,8 +139,8 @@ async fn a_listener_sees_their_own_listening_and_an_admin_never_sees_it() {
         .sign_in(&sim.base_url(), "alice", ALICE_PASSWORD)
         .await;
     window.wait_shown("#view-listening", WAIT).await;
-    window.wait_text("#my-recent > li", "Emma").await;
-    window.wait_text("#my-finished > li", "Ulysses").await;
+    window.wait_on_tab("#my-recent > li", "Emma").await;
+    window.wait_on_tab("#my-finished > li", "Ulysses").await;
     window.wait_shown("#my-current-empty", WAIT).await;
     assert!(
         !window
@@ -302,7 +158,7 @@ async fn a_listener_sees_their_own_listening_and_an_admin_never_sees_it() {
     // She starts Dune on her phone: the first sync shows it playing, with progress and device.
     let now = sim.start_session("alice", dune, phone()).expect("Dune");
     sim.sync_session(&now, 300.0).expect("listen to Dune");
-    window.wait_text("#my-current > li .title", "Dune").await;
+    window.wait_on_tab("#my-current > li .title", "Dune").await;
     let parts = window
         .session
         .execute(
