@@ -46,7 +46,10 @@ pub enum AuthError {
     #[error("wrong user name or password")]
     BadCredentials,
     /// `POST /api/authorize` refused the API key (unknown, expired or not active).
-    #[error("the server refused the API key (wrong, expired or not active)")]
+    #[error(
+        "the server refused the API key (wrong, expired or not active): paste the whole key, or \
+         ask an admin for an active one"
+    )]
     InvalidApiKey,
     /// 429 from the auth rate limiter (40 requests / 10 min per IP by default).
     #[error("too many sign-in attempts; try again {}", retry_text(*.retry_after))]
