@@ -488,7 +488,12 @@ async fn a_refusal_in_the_servers_own_hostile_words_is_shown_as_one_short_plain_
         "{} bytes",
         problem.message.len()
     );
-    assert!(problem.message.ends_with('…'));
+    assert!(problem.message.contains('…'), "{}", problem.message);
+    assert!(
+        problem.message.ends_with("sign in again."),
+        "{}",
+        problem.message
+    );
     assert_inert(&view);
     h.app.shutdown().await;
 }
