@@ -14,6 +14,7 @@ pub mod glance;
 pub mod happening;
 pub mod live;
 pub mod logging;
+pub mod machine;
 pub mod notifier;
 pub mod panic_hook;
 pub mod policy;
