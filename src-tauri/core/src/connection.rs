@@ -343,6 +343,28 @@ impl From<&SocketError> for Why {
     }
 }
 
+/// Longest time spent delivering the events that arrived before a connection is given up.
+const ARRIVED_LIMIT: Duration = Duration::from_secs(2);
+
+/// An application ping waiting for its pong.
+#[derive(Debug, Clone, Copy)]
+struct PongDue {
+    /// When the missing pong ends the connection.
+    deadline: tokio::time::Instant,
+    /// When the ping went out, for the round trip.
+    sent: Instant,
+}
+
+impl PongDue {
+    /// A ping sent now, answerable within `timeout`.
+    fn from_now(timeout: Duration) -> Self {
+        Self {
+            deadline: tokio::time::Instant::now() + timeout,
+            sent: Instant::now(),
+        }
+    }
+}
+
 /// The state owned by the connection task.
 struct Actor<C> {
     /// Where to connect.
@@ -500,6 +522,10 @@ impl<C: Credentials> Actor<C> {
     }
 
     /// Delivers events and keeps proving the socket alive until something ends it.
+    ///
+    /// Whatever ends the connection from this side (a deadline, a clock jump, a failed write, a
+    /// request) first delivers the events that already arrived: after a freeze every timer is
+    /// due at once, and `select!` may pick one before the socket's buffered frames.
     async fn serve(&mut self, socket: &mut Socket, init: protocol::Init) -> Ended {
         let timings = self.config.timings.clone();
         let server_version = self.config.server_version.clone();
@@ -514,74 +540,121 @@ impl<C: Credentials> Actor<C> {
 
         let start = tokio::time::Instant::now();
         let mut next_ping = start + timings.ping_interval;
-        let mut pong_due: Option<(tokio::time::Instant, Instant)> = None;
+        let mut pong_due: Option<PongDue> = None;
         let mut clock = ClockWatch::now(timings.clock_jump);
         let mut clock_timer =
             tokio::time::interval_at(start + timings.clock_check, timings.clock_check);
         loop {
-            let pong_deadline = pong_due.map(|(deadline, _)| deadline);
-            tokio::select! {
+            let pong_deadline = pong_due.map(|due| due.deadline);
+            let ended = tokio::select! {
                 received = socket.recv() => match received {
+                    // The socket judged its heartbeat only after reading what had arrived.
                     Err(err) => return Ended::Retry(Why::from(&err)),
-                    Ok(raw) => match self.decode(raw) {
-                        Some(ServerEvent::Init(again)) if again.user_id != init.user_id => {
-                            return wrong_user();
-                        }
-                        Some(ServerEvent::Pong) => {
-                            if let Some((_, sent)) = pong_due.take() {
-                                self.latency = Some(sent.elapsed());
-                                self.publish(connected(self.latency));
-                            }
-                        }
-                        Some(event) => {
-                            if let Err(ended) = self.forward(event).await {
-                                return ended;
-                            }
-                        }
-                        None => {}
-                    },
+                    Ok(raw) => self.received(raw, &init.user_id, &mut pong_due).await.err(),
                 },
                 () = sleep_until(next_ping) => {
                     next_ping += timings.ping_interval;
                     if pong_due.is_none() {
-                        if let Err(err) = emit(socket, &ClientEvent::Ping).await {
-                            return Ended::Retry(Why::from(&err));
+                        match emit(socket, &ClientEvent::Ping).await {
+                            Ok(()) => {
+                                pong_due = Some(PongDue::from_now(timings.pong_timeout));
+                                None
+                            }
+                            Err(err) => Some(Ended::Retry(Why::from(&err))),
                         }
-                        pong_due = Some((tokio::time::Instant::now() + timings.pong_timeout, Instant::now()));
+                    } else {
+                        None
                     }
                 }
                 () = sleep_until(pong_deadline.unwrap_or(start)), if pong_deadline.is_some() => {
-                    tracing::info!(timeout = ?timings.pong_timeout, "no pong in time");
-                    return Ended::Retry(Why::said("The server stopped answering: ABS Tray reconnects as soon as it answers again."));
-                }
-                _ = clock_timer.tick() => {
-                    if clock.check() {
-                        return Ended::RetryNow(Why::said("The computer woke from sleep: reconnecting."));
+                    // The pong may be among the frames that arrived unseen (this process was
+                    // frozen): only a pong still missing after reading them is a dead server.
+                    if let Err(ended) = self.deliver_arrived(socket, &init.user_id, &mut pong_due).await {
+                        return ended;
                     }
+                    pong_due.is_some().then(|| {
+                        tracing::info!(timeout = ?timings.pong_timeout, "no pong in time");
+                        Ended::Retry(Why::said("The server stopped answering: ABS Tray reconnects as soon as it answers again."))
+                    })
                 }
+                _ = clock_timer.tick() => clock.check().then(|| {
+                    Ended::RetryNow(Why::said("The computer woke from sleep: reconnecting."))
+                }),
                 command = self.commands.recv() => match command {
                     Some(Command::Send(event, reply)) => {
                         let sent = emit(socket, &event).await;
                         if matches!(event, ClientEvent::Ping) && sent.is_ok() && pong_due.is_none() {
-                            pong_due = Some((tokio::time::Instant::now() + timings.pong_timeout, Instant::now()));
+                            pong_due = Some(PongDue::from_now(timings.pong_timeout));
                         }
                         let failed = sent.as_ref().err().map(Why::from);
                         let _ = reply.send(sent.map_err(|err| CommandError::Failed(err.to_string())));
-                        if let Some(reason) = failed {
-                            return Ended::Retry(reason);
-                        }
+                        failed.map(Ended::Retry)
                     }
-                    Some(Command::DailyLogs(reply)) => {
-                        if let Err(ended) = self.daily_logs(socket, reply).await {
-                            return ended;
-                        }
-                    }
-                    other => if let Some(ended) = while_not_connected(other) {
-                        return ended;
-                    },
+                    Some(Command::DailyLogs(reply)) => self.daily_logs(socket, reply).await.err(),
+                    other => while_not_connected(other),
                 },
+            };
+            match ended {
+                None => {}
+                // Failures of our own writes and requests to reconnect leave frames unread.
+                Some(ended @ (Ended::Retry(_) | Ended::RetryNow(_))) => {
+                    return match self
+                        .deliver_arrived(socket, &init.user_id, &mut pong_due)
+                        .await
+                    {
+                        Ok(()) => ended,
+                        Err(worse) => worse,
+                    };
+                }
+                // A consumer that is gone or a socket signed in as someone else: nothing more.
+                Some(ended) => return ended,
             }
         }
+    }
+
+    /// Handles one event on the connected socket: a pong ends the wait for it, anything else
+    /// goes out; an `init` for another account ends the connection.
+    async fn received(
+        &mut self,
+        raw: RawEvent,
+        user_id: &str,
+        pong_due: &mut Option<PongDue>,
+    ) -> Result<(), Ended> {
+        match self.decode(raw) {
+            Some(ServerEvent::Init(again)) if again.user_id != user_id => Err(wrong_user()),
+            Some(ServerEvent::Pong) => {
+                if let Some(due) = pong_due.take() {
+                    let latency = due.sent.elapsed();
+                    self.latency = Some(latency);
+                    let mut status = self.status.borrow().clone();
+                    if let ConnectionStatus::Connected { latency_ms, .. } = &mut status {
+                        *latency_ms = Some(u64::try_from(latency.as_millis()).unwrap_or(u64::MAX));
+                    }
+                    self.publish(status);
+                }
+                Ok(())
+            }
+            Some(event) => self.forward(event).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Handles the events that have already arrived, without waiting for more; bounded, so a
+    /// server that keeps talking cannot keep a connection that is being given up.
+    async fn deliver_arrived(
+        &mut self,
+        socket: &mut Socket,
+        user_id: &str,
+        pong_due: &mut Option<PongDue>,
+    ) -> Result<(), Ended> {
+        let until = tokio::time::Instant::now() + ARRIVED_LIMIT;
+        while tokio::time::Instant::now() < until {
+            let Some(raw) = socket.recv_arrived().await else {
+                break;
+            };
+            self.received(raw, user_id, pong_due).await?;
+        }
+        Ok(())
     }
 
     /// Fetches today's log lines the way this server supports.

@@ -4,18 +4,22 @@
 //! nothing at all, so the app stayed blind for ~30 s; it misroutes payload-less events (`pong`); its
 //! callbacks run inside its heartbeat loop; dropping it leaves its task running. Here the owner reads
 //! frames itself, so a close frame, an EOF or a missed heartbeat is an error the moment it happens.
+//!
+//! No frame that has arrived is lost to a deadline: after a freeze (a stopped process, a busy
+//! machine) every timer has passed before the runtime has even looked at the socket, so a
+//! deadline is judged only once the frames the kernel already holds have been read.
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde_json::Value;
 use thiserror::Error;
 use tokio::net::TcpStream;
-use tokio::time::{Instant, timeout_at};
-use tokio_tungstenite::tungstenite::Message;
+use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::connection::log_limit::LogLimit;
@@ -28,8 +32,15 @@ pub const MAX_FRAME_BYTES: usize = 16 << 20;
 /// first, and unmodelled events are only logged, so this is room to spare, not a limit ABS meets.
 pub const MAX_EVENT_ARGS: usize = 16;
 
+/// How long the rest of a frame the kernel already holds part of may take, and how long a pong
+/// may take while only frames that arrived are read: bounds, not waits (both are there at once).
+const ARRIVED_WAIT: Duration = Duration::from_secs(1);
+
 /// One open WebSocket.
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// What reading the WebSocket gave: a message, an error, or `None` at its end.
+type Read = Option<Result<Message, tungstenite::Error>>;
 
 /// Why the socket could not connect or stopped working.
 #[derive(Debug, Error)]
@@ -149,6 +160,9 @@ pub struct Socket {
     deadline: Instant,
     /// Warnings about unreadable frames, so a flood of them cannot flood the log.
     malformed: LogLimit,
+    /// A failed write (a pong to a server that is gone): reported once the frames that arrived
+    /// before it are read, since the server sent those while it was still there.
+    broken: Option<SocketError>,
 }
 
 impl Socket {
@@ -205,38 +219,114 @@ impl Socket {
             silence_limit,
             deadline: Instant::now() + silence_limit,
             malformed: LogLimit::new("malformed Socket.IO frames"),
+            broken: None,
         })
     }
 
     /// Waits for the next event, answering heartbeats on the way. Cancel-safe: use it in `select!`.
+    ///
+    /// The heartbeat deadline counts only once every frame that has already arrived is read.
     pub async fn recv(&mut self) -> Result<RawEvent, SocketError> {
         loop {
-            let message = match timeout_at(self.deadline, self.ws.next()).await {
-                Err(_) => return Err(SocketError::HeartbeatTimeout(self.silence_limit)),
-                Ok(None) => return Err(SocketError::Closed),
-                Ok(Some(Err(err))) => return Err(SocketError::Io(err.to_string())),
-                Ok(Some(Ok(message))) => message,
-            };
-            self.deadline = Instant::now() + self.silence_limit;
-            let text = match message {
-                Message::Text(text) => text,
-                Message::Close(_) => return Err(SocketError::Closed),
-                // ABS sends no binary events; binary attachments and WebSocket pings need nothing from us.
-                other => {
-                    tracing::trace!(kind = ?other, "ignored non-text frame");
-                    continue;
+            let read = if self.broken.is_some() {
+                self.arrived().await
+            } else {
+                match timeout_at(self.deadline, self.ws.next()).await {
+                    Ok(read) => Some(read),
+                    Err(_) => self.arrived().await,
                 }
             };
-            match parse_frame(&text) {
-                Frame::Ping => send_text(&mut self.ws, "3".into()).await?,
-                Frame::Event(event) => return Ok(event),
-                Frame::Closed => return Err(SocketError::Closed),
-                Frame::Ignored => {}
-                Frame::Malformed => {
-                    if self.malformed.allow() {
-                        tracing::warn!(frame = %preview(&text), "ignored malformed Socket.IO frame");
-                    }
+            let Some(read) = read else {
+                return Err(self
+                    .broken
+                    .take()
+                    .unwrap_or(SocketError::HeartbeatTimeout(self.silence_limit)));
+            };
+            if let Some(event) = self.handle(read, None).await? {
+                return Ok(event);
+            }
+        }
+    }
+
+    /// The next event among the frames that have already arrived, without waiting for the server;
+    /// `None` once none is left or the socket ended. For the last look before the connection is
+    /// given up (a deadline passed, the clock jumped): what the server sent still gets delivered.
+    pub async fn recv_arrived(&mut self) -> Option<RawEvent> {
+        loop {
+            let read = self.arrived().await?;
+            match self.handle(read, Some(ARRIVED_WAIT)).await {
+                Ok(Some(event)) => return Some(event),
+                Ok(None) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Reads the next message only if it has already arrived: parsed before, or in the kernel's
+    /// buffer, where the runtime may not have noticed it yet (right after a freeze).
+    async fn arrived(&mut self) -> Option<Read> {
+        if let Some(read) = self.ws.next().now_or_never() {
+            return Some(read);
+        }
+        if !self.bytes_waiting() {
+            return None;
+        }
+        // The kernel has them, so the runtime is told at its next look: this takes no time,
+        // unless the server stopped in the middle of a frame.
+        timeout(ARRIVED_WAIT, self.ws.next()).await.ok()
+    }
+
+    /// True when the kernel holds unread bytes (or the server's end of the stream) for this socket.
+    fn bytes_waiting(&self) -> bool {
+        let mut byte = [std::mem::MaybeUninit::uninit()];
+        // The socket is non-blocking: an empty buffer is `WouldBlock`, not a wait.
+        socket2::SockRef::from(self.ws.get_ref().get_ref())
+            .peek(&mut byte)
+            .is_ok()
+    }
+
+    /// Handles one message: answers a ping (within `pong_limit`, if given), returns an event,
+    /// turns a close into an error. A failed pong is kept for later (see `broken`).
+    async fn handle(
+        &mut self,
+        read: Read,
+        pong_limit: Option<Duration>,
+    ) -> Result<Option<RawEvent>, SocketError> {
+        let message = match read {
+            None => return Err(SocketError::Closed),
+            Some(Err(err)) => return Err(SocketError::Io(err.to_string())),
+            Some(Ok(message)) => message,
+        };
+        self.deadline = Instant::now() + self.silence_limit;
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Close(_) => return Err(SocketError::Closed),
+            // ABS sends no binary events; binary attachments and WebSocket pings need nothing from us.
+            other => {
+                tracing::trace!(kind = ?other, "ignored non-text frame");
+                return Ok(None);
+            }
+        };
+        match parse_frame(&text) {
+            Frame::Ping if self.broken.is_none() => {
+                let pong = send_text(&mut self.ws, "3".into());
+                let sent = match pong_limit {
+                    None => pong.await,
+                    Some(limit) => timeout(limit, pong)
+                        .await
+                        .unwrap_or(Err(SocketError::Timeout(limit))),
+                };
+                self.broken = sent.err();
+                Ok(None)
+            }
+            Frame::Event(event) => Ok(Some(event)),
+            Frame::Closed => Err(SocketError::Closed),
+            Frame::Ping | Frame::Ignored => Ok(None),
+            Frame::Malformed => {
+                if self.malformed.allow() {
+                    tracing::warn!(frame = %preview(&text), "ignored malformed Socket.IO frame");
                 }
+                Ok(None)
             }
         }
     }
@@ -564,6 +654,132 @@ mod tests {
         );
         assert!(websocket_url("ftp://x/socket.io/").is_err());
         assert!(websocket_url("no-scheme").is_err());
+    }
+
+    /// A scripted Engine.IO server on loopback, in a thread of its own so that it keeps going
+    /// while the client's runtime is frozen (not running at all). After the namespace opens it
+    /// waits for `go`, sends `frames`, closes the TCP connection and says so on `done`.
+    struct Script {
+        url: String,
+        go: std::sync::mpsc::Sender<()>,
+        done: std::sync::mpsc::Receiver<()>,
+    }
+
+    impl Script {
+        fn start(frames: &'static [&'static str]) -> Self {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let url = format!("http://{}/socket.io/", listener.local_addr().unwrap());
+            let (go, go_rx) = std::sync::mpsc::channel::<()>();
+            let (done_tx, done) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let (tcp, _) = listener.accept().unwrap();
+                let mut ws = tungstenite::accept(tcp.try_clone().unwrap()).unwrap();
+                ws.send(Message::text(
+                    r#"0{"sid":"s","upgrades":[],"pingInterval":60000,"pingTimeout":1000,"maxPayload":1000000}"#,
+                ))
+                .unwrap();
+                while ws.read().unwrap() != Message::text("40") {}
+                ws.send(Message::text(r#"40{"sid":"n"}"#)).unwrap();
+                go_rx.recv().unwrap();
+                for frame in frames {
+                    ws.send(Message::text(*frame)).unwrap();
+                }
+                drop((ws, tcp));
+                done_tx.send(()).unwrap();
+            });
+            Self { url, go, done }
+        }
+
+        /// Lets the server send its frames and end while the client's runtime is not running.
+        fn play_while_frozen(&self) {
+            self.go.send(()).unwrap();
+            self.done.recv().unwrap();
+        }
+    }
+
+    /// A runtime like the app's (one thread here, so that the test decides when it runs).
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// Connects and looks at the empty socket once, as a client waiting for events has: the
+    /// runtime then believes the socket has nothing until its next look at the kernel.
+    fn connected_and_waiting(rt: &tokio::runtime::Runtime, script: &Script) -> Socket {
+        rt.block_on(async {
+            let mut socket = Socket::connect(&script.url, None, Duration::from_secs(5))
+                .await
+                .unwrap();
+            assert!(socket.recv().now_or_never().is_none());
+            socket
+        })
+    }
+
+    const BROADCAST: &str = r#"42["admin_message",{"message":"hello"}]"#;
+
+    #[test]
+    fn a_heartbeat_deadline_that_passed_while_frozen_drops_no_frame_that_arrived() {
+        let rt = runtime();
+        let script = Script::start(&[BROADCAST]);
+        let mut socket = connected_and_waiting(&rt, &script);
+        // The heartbeat deadline passes, and the runtime's timers know it, before the frame is
+        // sent: after a freeze, the deadline is due before the runtime has looked at the socket.
+        rt.block_on(async {
+            let before = Instant::now();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            socket.deadline = before;
+        });
+        script.play_while_frozen();
+        rt.block_on(async {
+            let event = socket
+                .recv()
+                .await
+                .expect("the frame that arrived comes first");
+            assert_eq!(event.name, "admin_message");
+            let end = socket.recv().await.unwrap_err();
+            assert!(
+                !matches!(end, SocketError::HeartbeatTimeout(_)),
+                "then the end the server sent: {end:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn a_pong_the_server_can_no_longer_take_drops_no_frame_that_arrived_before() {
+        let rt = runtime();
+        // The server pinged twice, broadcast and closed (it had timed us out): all of it is
+        // read at once; the first pong makes the closed end answer with a reset, so the second
+        // one fails while the broadcast is still to be handled.
+        let script = Script::start(&["2", "2", BROADCAST]);
+        let mut socket = connected_and_waiting(&rt, &script);
+        script.play_while_frozen();
+        rt.block_on(async {
+            let event = socket
+                .recv()
+                .await
+                .expect("the broadcast despite the failed pong");
+            assert_eq!(event.name, "admin_message");
+            assert!(socket.recv().await.is_err(), "then the end");
+        });
+    }
+
+    #[test]
+    fn recv_arrived_reads_only_what_is_there() {
+        let rt = runtime();
+        let script = Script::start(&["2", BROADCAST, "2"]);
+        let mut socket = connected_and_waiting(&rt, &script);
+        rt.block_on(async {
+            // Nothing arrived: no wait for the server, however long its heartbeat allows.
+            assert_eq!(socket.recv_arrived().await, None);
+        });
+        script.play_while_frozen();
+        rt.block_on(async {
+            let event = socket.recv_arrived().await.expect("the broadcast");
+            assert_eq!(event.name, "admin_message");
+            assert_eq!(socket.recv_arrived().await, None, "then the end");
+        });
     }
 
     #[test]
