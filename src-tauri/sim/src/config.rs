@@ -168,6 +168,11 @@ pub struct SimConfig {
     pub scenario: Scenario,
     /// Number of books in the initial "Audiobooks" library.
     pub initial_books: usize,
+    /// Engine.IO `pingInterval`: how often the server pings each socket (ABS: 25 s).
+    pub ping_interval: Duration,
+    /// Engine.IO `pingTimeout`: how long a ping may go unanswered before the server closes the
+    /// socket (ABS: 20 s). Tests shrink both to see a frozen client timed out in seconds.
+    pub ping_timeout: Duration,
 }
 
 impl Default for SimConfig {
@@ -185,6 +190,8 @@ impl Default for SimConfig {
             auth_rate_window: Duration::from_secs(10 * 60),
             scenario: Scenario::Idle,
             initial_books: 6,
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
         }
     }
 }

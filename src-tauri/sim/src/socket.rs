@@ -8,7 +8,6 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -30,8 +29,8 @@ use crate::state::{Client, CoreRef, now_ms};
 /// Builds the Socket.IO layer and its handle (one per listening period of the server).
 pub(crate) fn build(core: &CoreRef) -> (SocketIoLayer, SocketIo) {
     let (layer, io) = SocketIo::builder()
-        .ping_interval(Duration::from_millis(25_000))
-        .ping_timeout(Duration::from_millis(20_000))
+        .ping_interval(core.cfg.ping_interval)
+        .ping_timeout(core.cfg.ping_timeout)
         .max_payload(1_000_000)
         .max_buffer_size(4_096)
         .with_state(core.clone())
