@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use abs_sim::{Sim, SimConfig};
+use abs_tray_core::backoff::Backoff;
 use abs_tray_core::connection::{
     self, ConnectionConfig, ConnectionHandle, ConnectionStatus, CredentialError, Credentials,
     Timings,
@@ -277,6 +278,150 @@ async fn a_restart_is_bridged_within_a_second_of_the_servers_return() {
 }
 
 #[tokio::test]
+async fn attempt_now_ends_the_wait_at_once_and_leaves_a_working_connection_alone() {
+    let sim = start_sim().await;
+    let mut sim_events = sim.events();
+    // Unanswered sign-ins are answered failures: past the (here empty) quick phase they wait
+    // 1.5-2 s, far longer than a reconnect takes.
+    sim.ignore_auth(true);
+    let timings = Timings {
+        auth_timeout: Duration::from_millis(300),
+        quick_phase: Duration::ZERO,
+        ..fast_timings()
+    };
+    let (handle, mut events, _task) =
+        connection::spawn(config(&sim, timings), SimCredentials::new(&sim, "root"));
+    let ConnectionStatus::Offline {
+        retry_at_ms: Some(retry_at),
+        ..
+    } = wait_status(&handle, Duration::from_secs(5), "offline", |s| {
+        matches!(s, ConnectionStatus::Offline { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    sim.ignore_auth(false);
+    handle.attempt_now().await.unwrap();
+    wait_connected(&handle, Duration::from_secs(5)).await;
+    let connected_at = unix_ms_now();
+    assert!(
+        connected_at < retry_at,
+        "connected {} ms before the retry was due",
+        retry_at.saturating_sub(connected_at)
+    );
+
+    // While connected it changes nothing: the socket stays, and so does the server's view.
+    sim_events.drain();
+    handle.attempt_now().await.unwrap();
+    handle.message_all_users("still here".into()).await.unwrap();
+    assert_eq!(next_admin_message(&mut events).await, "still here");
+    assert!(matches!(
+        *handle.status().borrow(),
+        ConnectionStatus::Connected { .. }
+    ));
+    let seen: Vec<_> = sim_events.drain().into_iter().map(|e| e.name).collect();
+    assert!(
+        !seen.iter().any(|name| name.starts_with('(')),
+        "no socket came or went: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn five_restarts_a_few_seconds_apart_are_each_bridged_within_a_second() {
+    let sim = start_sim().await;
+    // A short quick phase stands for the real 10 s: a connection that lasted past
+    // `Backoff::STABLE_AFTER` must start each outage afresh, or the later restarts would fall
+    // into the slow schedule.
+    let timings = Timings {
+        quick_phase: Duration::from_secs(1),
+        ..Timings::default()
+    };
+    let (handle, _events, _task) =
+        connection::spawn(config(&sim, timings), SimCredentials::new(&sim, "root"));
+    wait_connected(&handle, Duration::from_secs(5)).await;
+    for round in 0..5 {
+        // The server's uptime between restarts is the scenario, not a synchronisation.
+        tokio::time::sleep(Backoff::STABLE_AFTER + Duration::from_millis(300)).await;
+        sim.restart_after(Duration::from_millis(500)).await.unwrap();
+        wait_not_connected(&handle, Duration::from_secs(3)).await;
+        let back = wait_until_listening(&sim, Duration::from_secs(5)).await;
+        wait_connected(&handle, Duration::from_secs(5)).await;
+        let bridged = back.elapsed();
+        assert!(
+            bridged < Duration::from_secs(1),
+            "restart {round}: reconnected {bridged:?} after the server returned"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_server_down_past_the_quick_phase_is_joined_within_two_seconds_of_its_return() {
+    let sim = start_sim().await;
+    // Without a quick phase the whole outage is probed about every second; doubling waits
+    // would be 2, 4, 8 s by the time the server returns.
+    let timings = Timings {
+        quick_phase: Duration::ZERO,
+        ..Timings::default()
+    };
+    let (handle, _events, _task) =
+        connection::spawn(config(&sim, timings), SimCredentials::new(&sim, "root"));
+    wait_connected(&handle, Duration::from_secs(5)).await;
+    sim.restart_after(Duration::from_secs(6)).await.unwrap();
+    wait_not_connected(&handle, Duration::from_secs(3)).await;
+    let back = wait_until_listening(&sim, Duration::from_secs(10)).await;
+    wait_connected(&handle, Duration::from_secs(10)).await;
+    let bridged = back.elapsed();
+    assert!(
+        bridged < Duration::from_secs(2),
+        "reconnected {bridged:?} after the server returned"
+    );
+}
+
+#[tokio::test]
+async fn a_frozen_server_is_probed_with_a_short_timeout_and_joined_when_it_thaws() {
+    let sim = start_sim().await;
+    // A 10 s connect timeout, as in production: only the probes' own 1 s timeout lets the
+    // attempts come about every two seconds.
+    let timings = Timings {
+        connect_timeout: Duration::from_secs(10),
+        auth_timeout: Duration::from_secs(10),
+        quick_phase: Duration::ZERO,
+        ..fast_timings()
+    };
+    let (handle, _events, _task) =
+        connection::spawn(config(&sim, timings), SimCredentials::new(&sim, "root"));
+    wait_connected(&handle, Duration::from_secs(5)).await;
+
+    sim.stall(true);
+    wait_not_connected(&handle, Duration::from_secs(3)).await;
+    let mut status = handle.status();
+    let mut offline = Vec::new();
+    while offline.len() < 3 {
+        tokio::time::timeout(Duration::from_secs(3), status.changed())
+            .await
+            .expect("another failed probe within 3 s")
+            .unwrap();
+        if let ConnectionStatus::Offline { retry_at_ms, .. } = &*status.borrow_and_update() {
+            offline.push(*retry_at_ms);
+        }
+        assert!(!matches!(
+            *status.borrow(),
+            ConnectionStatus::Connected { .. }
+        ));
+    }
+
+    sim.stall(false);
+    let thawed = Instant::now();
+    wait_connected(&handle, Duration::from_secs(5)).await;
+    let bridged = thawed.elapsed();
+    assert!(
+        bridged < Duration::from_secs(2),
+        "reconnected {bridged:?} after the server thawed"
+    );
+}
+
+#[tokio::test]
 async fn a_stalled_server_is_detected_by_the_ping_watchdog() {
     let sim = start_sim().await;
     let timings = fast_timings();
@@ -383,7 +528,9 @@ async fn commands_while_offline_fail_clearly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_reconnects_leak_no_tasks_threads_or_files() {
-    let sim = start_sim().await;
+    // The server's tasks are not the client's: socketioxide keeps each probe's Engine.IO
+    // session's connect timer for 45 s even once it is closed.
+    let sim = sim_on_its_own_runtime();
     let (handle, _events, _task) = connection::spawn(
         config(&sim, fast_timings()),
         SimCredentials::new(&sim, "root"),
@@ -443,4 +590,29 @@ async fn wait_until_listening(sim: &Sim, within: Duration) -> Instant {
         .await
         .expect("the simulator comes back");
     Instant::now()
+}
+
+/// Now in Unix milliseconds, as `retry_at_ms` counts.
+fn unix_ms_now() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    u64::try_from(now.as_millis()).unwrap()
+}
+
+/// A simulator on a runtime (and thread) of its own, so the test's runtime counts only the
+/// client's tasks. The thread lives as long as the test process.
+fn sim_on_its_own_runtime() -> Sim {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            tx.send(start_sim().await).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().unwrap()
 }
