@@ -33,7 +33,7 @@ function sampleView() {
       admin_message: true, presence: true, sessions: true, progress: true, server_activity: false,
       milestones: false, online_debounce_s: 5, offline_debounce_s: 30, merge_window_s: 180,
       quiet_hours: { start: "22:00", end: "07:00" }, paused_until_ms: null, muted_users: ["u-bob"],
-      rate_limit: 5, rate_window_s: 30, dedupe_window_s: 60, outage_summary_after_s: 120,
+      rate_limit: 5, rate_window_s: 30, dedupe_window_s: 60,
     },
     problem: null,
     snapshot: {

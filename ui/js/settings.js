@@ -24,7 +24,6 @@ const NUMBERS = {
   rate_limit: ["At most", "popups", "Per rate window; the rest fold into “And N more”."],
   rate_window_s: ["Rate window", "s", ""],
   dedupe_window_s: ["Drop repeats within", "s", ""],
-  outage_summary_after_s: ["Summarise outages longer than", "s", "One “While you were away” popup."],
 };
 
 /** Fields the form leaves alone: the pause has its own buttons; the rest has no editor here. */

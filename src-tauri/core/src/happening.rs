@@ -95,11 +95,13 @@ pub enum Happening {
     SessionStopped {
         /// The session as last seen.
         listening: Listening,
-        /// Time listened in this session, in seconds.
-        listened_s: f64,
+        /// Time listened in this session, in seconds; `None` when its final numbers were never
+        /// seen (it ended while the app was away, or without a close announcement): the last
+        /// numbers seen would understate it, down to "0 s" for a session only seen starting.
+        listened_s: Option<f64>,
         /// Progress when it started, 0..=1.
         progress_before: Option<f64>,
-        /// Progress when it stopped, 0..=1.
+        /// Progress when it stopped, 0..=1; `None` when unknown (as `listened_s`).
         progress_after: Option<f64>,
     },
     /// One of your books or episodes flipped to finished.

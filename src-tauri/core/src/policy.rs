@@ -281,8 +281,8 @@ impl Policy {
 
     /// Routes one happening through eligibility and its own timing.
     fn consider(&mut self, happening: Happening, now: Moment, wall: Wall, out: &mut Vec<Decision>) {
-        if let Happening::Resynced { outage, changes } = happening {
-            return self.resynced(outage, changes, now, wall, out);
+        if let Happening::Resynced { changes, .. } = happening {
+            return self.resynced(changes, now, wall, out);
         }
         let Some(notification) = render::notification(&happening) else {
             return;
@@ -358,22 +358,16 @@ impl Policy {
         }
     }
 
-    /// After a reconnect: a long outage becomes one summary; a short one replays its changes as
-    /// if they had just happened.
+    /// After a reconnect (or a freeze), whatever its length: one summary of the difference. The
+    /// changes happened at some unknown moment while the app was away, so none pops up on its own
+    /// as if it had just happened, and a stop carries no numbers it never saw.
     fn resynced(
         &mut self,
-        outage: Duration,
         changes: Vec<Happening>,
         now: Moment,
         wall: Wall,
         out: &mut Vec<Decision>,
     ) {
-        if outage <= self.settings.outage_summary_after() {
-            for change in changes {
-                self.consider(change, now, wall, out);
-            }
-            return;
-        }
         let mut summarised = Vec::new();
         for change in changes {
             match change {

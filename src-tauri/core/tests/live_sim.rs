@@ -1,6 +1,6 @@
 //! Live state against the simulator over real sockets and real REST: presence per user, sessions
 //! started once and stopped once confirmed, silent syncs, scans with counts, the file watcher's
-//! removals, and an outage told as one summary.
+//! removals, and an outage told as one summary that tells the truth.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::sync::Arc;
@@ -255,7 +255,7 @@ async fn a_session_starts_once_syncs_silently_and_stops_once_confirmed() {
                 progress_after,
             } => {
                 assert_eq!(listening.session_id, id);
-                assert_eq!(listened_s, 600.0, "round {round}");
+                assert_eq!(listened_s, Some(600.0), "round {round}");
                 let (before, after) = (progress_before.unwrap(), progress_after.unwrap());
                 assert!(after > before, "round {round}: {before} → {after}");
             }
@@ -470,6 +470,130 @@ async fn an_outage_is_told_as_one_summary() {
         s.listening.len() == 1 && s.listening[0].session_id == during
     })
     .await;
+    root.connection.shutdown().await.unwrap();
+}
+
+/// What a summary's changes say, in short: "started s1", "stopped s2" (no numbers), or
+/// "stopped s2 after 300 s" (the final numbers).
+fn told(changes: &[Happening]) -> Vec<String> {
+    let mut told: Vec<String> = changes
+        .iter()
+        .map(|h| match h {
+            Happening::UserOnline { user } => format!("online {}", user.username),
+            Happening::UserOffline { user } => format!("offline {}", user.username),
+            Happening::SessionStarted { listening } => format!("started {}", listening.session_id),
+            Happening::SessionStopped {
+                listening,
+                listened_s: None,
+                progress_after: None,
+                ..
+            } => format!("stopped {}", listening.session_id),
+            Happening::SessionStopped {
+                listening,
+                listened_s,
+                ..
+            } => format!("stopped {} after {listened_s:?}", listening.session_id),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    told.sort();
+    told
+}
+
+#[tokio::test]
+async fn catching_up_after_an_outage_tells_the_truth_once() {
+    let sim = start_sim().await;
+    let mut root = start_live(&sim, "root", "root").await;
+    let items = sim.item_ids();
+    // Alice's session is seen starting only (0 s so far); bob's goes on through the outage.
+    let ends = sim.start_session("alice", &items[0], "phone-1").unwrap();
+    let goes_on = sim.start_session("bob", &items[1], "tablet").unwrap();
+    for _ in 0..2 {
+        assert!(matches!(
+            root.next(WAIT).await,
+            Happening::SessionStarted { .. }
+        ));
+    }
+    assert_eq!(root.until_barrier(&sim, "before").await, []);
+    let known_at = root.live.latest().taken_at_ms;
+
+    // The server freezes: the app notices (no pong) and shows the lists as last known.
+    sim.stall(true);
+    let away = root
+        .snapshot_where("the lists marked as last known", |s| {
+            !matches!(s.connection, ConnectionStatus::Connected { .. }) && s.as_of_ms.is_some()
+        })
+        .await;
+    let as_of = away.as_of_ms.unwrap();
+    assert!(as_of >= known_at && as_of <= away.taken_at_ms, "{away:?}");
+    assert_eq!(away.listening.len(), 2, "the last known rows stay");
+    // While the app is away, alice listens 5 min and stops; she starts another book.
+    sim.sync_session(&ends, 300.0).unwrap();
+    sim.close_session(&ends).unwrap();
+    let began = sim.start_session("alice", &items[2], "phone-1").unwrap();
+    let thawed_ms = u64::try_from(
+        std::time::SystemTime::UNIX_EPOCH
+            .elapsed()
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    sim.stall(false);
+
+    let summary = root.next(Duration::from_secs(15)).await;
+    let Happening::Resynced { outage, changes } = &summary else {
+        panic!("not one summary: {summary:?}");
+    };
+    assert!(
+        *outage >= Duration::from_millis(thawed_ms - as_of),
+        "from the loss: {outage:?}"
+    );
+    assert_eq!(
+        told(changes),
+        [format!("started {began}"), format!("stopped {ends}")],
+        "no numbers never seen, nothing about {goes_on}, which went on"
+    );
+    assert_eq!(
+        root.until_barrier(&sim, "after").await,
+        [],
+        "nothing told twice, no late start"
+    );
+    let back = root
+        .snapshot_where("live again", |s| s.as_of_ms.is_none())
+        .await;
+    let mut open: Vec<&str> = back
+        .listening
+        .iter()
+        .map(|l| l.session_id.as_str())
+        .collect();
+    open.sort_unstable();
+    let mut want = [began.as_str(), goes_on.as_str()];
+    want.sort_unstable();
+    assert_eq!(open, want);
+
+    // The popups: one summary, no "after 0 s (0% → 0%)", nothing popping up as new.
+    let mut policy = Policy::new(
+        PolicySettings::default(),
+        PolicyContext {
+            self_user_id: sim.user_id("root").unwrap(),
+            is_admin: true,
+        },
+    );
+    let decisions = policy.handle(summary, Moment::from_secs(1), &chrono::Utc::now());
+    let popups: Vec<String> = decisions
+        .iter()
+        .filter_map(Decision::popup)
+        .map(|n| format!("{} | {}", n.title, n.body))
+        .collect();
+    assert_eq!(popups.len(), 1, "{popups:?}");
+    assert!(
+        popups[0].starts_with("While you were away | "),
+        "{popups:?}"
+    );
+    let said = popups[0].to_lowercase();
+    assert!(said.contains("alice stopped"), "{popups:?}");
+    assert!(said.contains("alice started"), "{popups:?}");
+    assert!(!popups[0].contains("0 s"), "{popups:?}");
     root.connection.shutdown().await.unwrap();
 }
 

@@ -356,16 +356,16 @@ fn started(listening: Listening) -> Happening {
     Happening::SessionStarted { listening }
 }
 
-/// A session confirmed stopped.
+/// A session confirmed stopped; `listened_s` is `None` when its final numbers were never seen.
 fn stopped(
     listening: Listening,
-    listened_s: f64,
+    listened_s: impl Into<Option<f64>>,
     before: Option<f64>,
     after: Option<f64>,
 ) -> Happening {
     Happening::SessionStopped {
         listening,
-        listened_s,
+        listened_s: listened_s.into(),
         progress_before: before,
         progress_after: after,
     }
@@ -1119,13 +1119,22 @@ fn a_long_outage_is_one_summary() {
         ])
         .check();
 
-    Case::new("2 min or less: the changes as usual")
-        .at(0, resynced(120, changes()))
+    Case::new("however short: one summary, nothing pops up late as if new")
+        .at(0, resynced(1, changes()))
         .popups(&[
-            "0s Carol started Dune",
-            "0s You finished Emma",
-            "5s Alice is online",
-            "5s Bob is online",
+            "0s While you were away | 2 users came online, Carol started Dune, you finished Emma",
+        ])
+        .check();
+
+    Case::new("a stop seen only from the lists says no numbers it never saw")
+        .at(
+            0,
+            resynced(1, vec![stopped(hail_mary("s1"), None, Some(0.0), None)]),
+        )
+        .at(600, stopped(hail_mary("s2"), None, Some(0.0), None))
+        .popups(&[
+            "0s While you were away | Alice stopped Project Hail Mary",
+            "780s Alice stopped Project Hail Mary",
         ])
         .check();
 

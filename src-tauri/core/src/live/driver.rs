@@ -5,7 +5,8 @@
 //! burst of `user_stream_update`s costs two reads, not one per event. Positions are polled only
 //! while someone looks ([`LiveHandle::set_watching`]). The only timers are that poll, the retry
 //! of a failed read, the trailing edge of the snapshot coalescing, and the moment the state
-//! changes by itself (a session turns stale, a vanished session's grace ends).
+//! changes by itself (a session turns stale, a vanished session's grace ends), plus a watchdog
+//! that notices the app itself was frozen.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -19,7 +20,7 @@ use tokio::time::{Instant, sleep_until};
 
 use super::rest::{Fetch, LiveRest, MineRead, Reconciled};
 use super::state::{LiveState, ReconcileTicket};
-use super::{LiveSettings, Snapshot};
+use super::{LiveSettings, Snapshot, millis};
 use crate::connection::ConnectionStatus;
 use crate::happening::Happening;
 use crate::protocol::ServerEvent;
@@ -33,6 +34,13 @@ const TITLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Happenings waiting for the policy; a policy that stops reading slows the state down rather
 /// than growing memory.
 const HAPPENINGS_QUEUE: usize = 256;
+/// The task wakes at least this often, so a freeze of the app (SIGSTOP, a machine asleep) shows
+/// as a wake far later than due.
+const WATCHDOG: Duration = Duration::from_secs(5);
+/// A wake this much later than the watchdog was due means the app did not run meanwhile: events
+/// arriving now may be old (see [`LiveState::resumed`]). Shorter hiccups (a busy machine, a
+/// slow title read) are not freezes.
+const FROZEN_AFTER: Duration = Duration::from_secs(10);
 
 /// The app's side of the live-state task; cheap to clone.
 #[derive(Debug, Clone)]
@@ -146,7 +154,9 @@ impl<R: LiveRest> Driver<R> {
         let mut next_poll: Option<Instant> = None;
         let mut status_open = true;
         let mut watching_open = true;
+        let mut awake = Awake::new(clock.now_ms());
         loop {
+            dirty |= awake.check(&mut state, clock.now_ms());
             if in_flight.is_none()
                 && retry_at.is_none()
                 && let Some(ticket) = state.take_reconcile()
@@ -174,6 +184,8 @@ impl<R: LiveRest> Driver<R> {
                 biased;
                 event = events.recv() => {
                     let Some(event) = event else { break };
+                    // Before the event: after a freeze it may be one the kernel kept meanwhile.
+                    awake.check(&mut state, clock.now_ms());
                     if matches!(event, ServerEvent::Init(_)) {
                         // A new socket: reads for the old one are moot, and the first reconcile
                         // of the new one should not wait out an old retry.
@@ -241,6 +253,7 @@ impl<R: LiveRest> Driver<R> {
                     send(&happenings, facts).await;
                     dirty = true;
                 }
+                () = sleep_until(now + WATCHDOG) => {}
             }
         }
         let current = status.borrow_and_update().clone();
@@ -356,6 +369,36 @@ async fn send(happenings: &mpsc::Sender<Happening>, facts: Vec<Happening>) {
         if happenings.send(fact).await.is_err() {
             return;
         }
+    }
+}
+
+/// When the task last ran, to notice that it did not run for a while.
+#[derive(Debug, Clone, Copy)]
+struct Awake {
+    /// The state's clock when the task last ran.
+    at_ms: u64,
+}
+
+impl Awake {
+    /// Running now.
+    fn new(now_ms: u64) -> Self {
+        Self { at_ms: now_ms }
+    }
+
+    /// Running again at `now_ms`: a wake far later than the watchdog allows is a freeze, which
+    /// the state is told of. True when it was one (the picture changed).
+    fn check(&mut self, state: &mut LiveState, now_ms: u64) -> bool {
+        let due = self.at_ms.saturating_add(millis(WATCHDOG + FROZEN_AFTER));
+        let frozen = now_ms > due;
+        if frozen {
+            tracing::info!(
+                frozen_ms = now_ms.saturating_sub(self.at_ms),
+                "the app did not run for a while; re-reading the live state"
+            );
+            state.resumed(self.at_ms, now_ms);
+        }
+        self.at_ms = now_ms;
+        frozen
     }
 }
 

@@ -50,6 +50,9 @@ pub(crate) struct Tracked {
     touched: u64,
     /// A `user_stream_update` about it arrived (else it is known from a list only).
     announced: bool,
+    /// The numbers are the final ones a close announcement carried; otherwise they are only the
+    /// last seen (the server pushes no syncs to admins), and a stop does not state them.
+    final_numbers: bool,
 }
 
 impl Tracked {
@@ -80,6 +83,7 @@ impl Tracked {
             closing: false,
             touched: seq,
             announced: false,
+            final_numbers: false,
         }
     }
 
@@ -105,13 +109,14 @@ impl Tracked {
         }
     }
 
-    /// The fact that this session stopped.
+    /// The fact that this session stopped, with its numbers only when they are the final ones.
     pub(crate) fn stopped(&self) -> Happening {
+        let known = self.final_numbers;
         Happening::SessionStopped {
             listening: self.listening.clone(),
-            listened_s: self.listened_s,
+            listened_s: known.then_some(self.listened_s),
             progress_before: self.start_progress,
-            progress_after: self.listening.progress(),
+            progress_after: self.listening.progress().filter(|_| known),
         }
     }
 }
@@ -170,6 +175,7 @@ impl Sessions {
             known.update(s, now_ms);
             known.listening.user = who;
             known.closing |= !late_start;
+            known.final_numbers |= !late_start;
             known.announced = true;
             known.touched = seq;
             return None;
@@ -180,6 +186,7 @@ impl Sessions {
             }
             gone.tracked.update(s, now_ms);
             gone.tracked.listening.user = who;
+            gone.tracked.final_numbers = true;
             gone.reported = true;
             return Some(gone.tracked.stopped());
         }
@@ -256,6 +263,7 @@ impl Sessions {
                 known.listening.user = who.clone();
                 if known.touched <= guard {
                     known.closing = false;
+                    known.final_numbers = false;
                 }
                 continue;
             }
@@ -268,6 +276,7 @@ impl Sessions {
                 let mut tracked = gone.tracked;
                 tracked.update(s, now_ms);
                 tracked.closing = false;
+                tracked.final_numbers = false;
                 self.map.insert(s.id.clone(), tracked);
                 continue;
             }
@@ -312,6 +321,11 @@ impl Sessions {
                 (id.clone(), g.tracked.clone())
             })
             .collect()
+    }
+
+    /// A recently gone session as it was last seen.
+    pub(crate) fn gone_copy(&self, id: &str) -> Option<&Tracked> {
+        self.gone.get(id).map(|g| &g.tracked)
     }
 
     /// When the next vanished session's grace ends.

@@ -37,6 +37,10 @@ pub struct Snapshot {
     pub logs: Arc<[Arc<LogLine>]>,
     /// Round trip of the last application ping.
     pub latency_ms: Option<u64>,
+    /// While the lists may be out of date (offline, or back but not yet re-read after an outage
+    /// or a freeze), when they were last known true (Unix ms): the window marks them "as of"
+    /// then. `None` while they are live.
+    pub as_of_ms: Option<u64>,
     /// When this picture was taken (Unix ms); "stale" and "last seen" are relative to it.
     pub taken_at_ms: u64,
 }
@@ -54,6 +58,7 @@ impl Snapshot {
             activity: Arc::new([]),
             logs: Arc::new([]),
             latency_ms: None,
+            as_of_ms: None,
             taken_at_ms: 0,
         }
     }

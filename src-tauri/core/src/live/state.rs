@@ -9,7 +9,13 @@
 //! - After every `init` a reconcile (`GET /api/users/online`, `GET /api/tasks`) learns the state
 //!   silently. After a reconnect, the difference between the state before the outage and after
 //!   that reconcile is one [`Happening::Resynced`]; presence and session facts from events in
-//!   between are part of that difference rather than facts of their own.
+//!   between are part of that difference rather than facts of their own. A connection lost again
+//!   before that reconcile keeps the first "before", so repeated restarts lose nothing.
+//! - A freeze of the app (or the machine asleep, [`LiveState::resumed`]) is an outage too, even
+//!   when the socket survives it: frames the kernel kept meanwhile arrive late, and a start among
+//!   them is no news. The same re-read and one difference tell what changed.
+//! - The outage starts when the state was last known true: the loss of the connection, or the
+//!   moment the app stopped running; while it lasts the lists are shown "as of" then.
 //! - A reconcile's list may predate an event that arrived while it was in flight: what an event
 //!   touched after the request was made is left alone (the reconcile the event asked for
 //!   follows). Conversely a reply can beat the event it already reflects, so presence events
@@ -159,7 +165,7 @@ pub struct LiveState {
     connected_seen: bool,
     /// When the connection was lost, while it is.
     down_since_ms: Option<u64>,
-    /// The learning phase after an `init`.
+    /// The learning phase after an `init` or a freeze.
     resync: Option<Resync>,
     /// What the next reconcile must read.
     pending: Need,
@@ -215,6 +221,35 @@ impl LiveState {
             self.pending = Need::default();
         }
         self.status = status.clone();
+    }
+
+    /// The app did not run from `since_ms` to `now_ms` (frozen, or the machine asleep). Events
+    /// arriving now may be that old and others may be lost, whether or not the socket survived:
+    /// like after a reconnect, the lists are re-read and the difference since `since_ms` is one
+    /// [`Happening::Resynced`]. An outage already running began no later than the freeze.
+    pub fn resumed(&mut self, since_ms: u64, now_ms: u64) {
+        if !self.authenticated {
+            if let Some(down) = &mut self.down_since_ms {
+                *down = (*down).min(since_ms);
+            }
+            return;
+        }
+        if self.resync.is_some() || self.me.is_none() {
+            // Already learning: that resync's difference covers the freeze.
+            return;
+        }
+        let before = self.before(since_ms);
+        self.resync = Some(Resync {
+            before: Some(before),
+            outage: Duration::from_millis(now_ms.saturating_sub(since_ms)),
+        });
+        let is_admin = self.is_admin();
+        self.pending = Need {
+            users: is_admin && !self.admin_forbidden,
+            tasks: true,
+            post_connect: true,
+            mine: !is_admin,
+        };
     }
 
     /// One server event; returns the facts it implies.
@@ -348,7 +383,7 @@ impl LiveState {
             ServerEvent::LibraryRemoved(library) => self.scans.library_removed(&library.id),
             _ => {}
         }
-        if self.resync.as_ref().is_some_and(|r| r.before.is_some()) {
+        if self.resyncing() {
             // The outage summary reports these, from the difference.
             out.retain(|h| !is_presence_or_session(h));
         }
@@ -449,7 +484,9 @@ impl LiveState {
             return Vec::new();
         }
         let guard = ticket.seq;
-        let emit = !ticket.post_connect;
+        // Until the resync's own reconcile, changes belong to the difference (a read from before
+        // a freeze can land after it).
+        let emit = !ticket.post_connect && !self.resyncing();
         let mut out = Vec::new();
         let users = result.users_online.got();
         let open = result.open_sessions.got();
@@ -556,6 +593,7 @@ impl LiveState {
             activity: self.activity.to_shared(),
             logs: self.logs.to_shared(),
             latency_ms: self.latency_ms,
+            as_of_ms: self.as_of_ms(),
             taken_at_ms: now_ms,
         }
     }
@@ -593,17 +631,10 @@ impl LiveState {
         let is_admin = init.users_online.is_some();
         let same_user = self.me.as_ref().is_some_and(|m| m.user_id == init.user_id);
         let down_at_ms = self.down_since_ms.take().unwrap_or(now_ms);
-        let before = same_user.then(|| {
-            // Sessions that left the list just before the outage, stop not yet told: the
-            // summary tells them.
-            let mut sessions = self.sessions.all();
-            sessions.extend(self.sessions.take_vanished());
-            Before {
-                online: self.presence.online_users(),
-                sessions,
-                down_at_ms,
-            }
-        });
+        // A resync not finished (the connection dropped again before its reconcile, or a freeze)
+        // keeps its "before": what was learned since came from the server silently.
+        let unfinished = self.resync.take().and_then(|r| r.before);
+        let before = same_user.then(|| unfinished.unwrap_or_else(|| self.before(down_at_ms)));
         if !same_user {
             self.presence.clear();
             self.sessions.clear();
@@ -625,9 +656,10 @@ impl LiveState {
         if let Some(libraries) = &init.libraries_scanning {
             self.scans.legacy(libraries, self.seq);
         }
+        let since_ms = before.as_ref().map_or(down_at_ms, |b| b.down_at_ms);
         self.resync = Some(Resync {
             before,
-            outage: Duration::from_millis(now_ms.saturating_sub(down_at_ms)),
+            outage: Duration::from_millis(now_ms.saturating_sub(since_ms)),
         });
         self.pending = Need {
             users: is_admin,
@@ -635,6 +667,37 @@ impl LiveState {
             post_connect: true,
             mine: !is_admin,
         };
+    }
+
+    /// The state as it stands, to compare with after an outage that began at `down_at_ms`.
+    fn before(&mut self, down_at_ms: u64) -> Before {
+        // Sessions that left the list just before the outage, stop not yet told: the summary
+        // tells them.
+        let mut sessions = self.sessions.all();
+        sessions.extend(self.sessions.take_vanished());
+        Before {
+            online: self.presence.online_users(),
+            sessions,
+            down_at_ms,
+        }
+    }
+
+    /// When the lists were last known true, while they may be out of date: offline, or back
+    /// but not yet re-read after an outage or a freeze. `None` while they are live (or nothing
+    /// was ever known).
+    fn as_of_ms(&self) -> Option<u64> {
+        let resyncing = self
+            .resync
+            .as_ref()
+            .and_then(|r| r.before.as_ref())
+            .map(|b| b.down_at_ms);
+        let down = self.down_since_ms.filter(|_| !self.authenticated);
+        resyncing.into_iter().chain(down).min()
+    }
+
+    /// Whether presence and session facts wait for the difference after an outage.
+    fn resyncing(&self) -> bool {
+        self.resync.as_ref().is_some_and(|r| r.before.is_some())
     }
 
     /// The facts that tell what changed between `before` and now.
@@ -653,9 +716,11 @@ impl LiveState {
         }
         let sessions = self.sessions.all();
         for (id, tracked) in &before.sessions {
-            let live = tracked.closing || !self.sessions.is_stale(tracked, before.down_at_ms);
+            // A close announced meanwhile (a frame kept during a freeze) has the final numbers.
+            let latest = self.sessions.gone_copy(id).unwrap_or(tracked);
+            let live = latest.closing || !self.sessions.is_stale(tracked, before.down_at_ms);
             if !sessions.contains_key(id) && live {
-                changes.push(tracked.stopped());
+                changes.push(latest.stopped());
             }
         }
         for (id, tracked) in &sessions {

@@ -331,7 +331,7 @@ fn a_session_stops_only_when_the_server_no_longer_lists_it() {
         panic!("{stopped:?}");
     };
     assert_eq!(listening.session_id, "s1");
-    assert_eq!(*listened_s, 300.0);
+    assert_eq!(*listened_s, Some(300.0));
     assert_eq!(*progress_before, Some(0.1));
     assert_eq!(*progress_after, Some(0.4));
     assert!(state.snapshot(T0 + 21 * MIN).listening.is_empty());
@@ -438,7 +438,7 @@ fn a_close_announced_after_the_list_lost_the_session_is_one_stop_with_final_numb
     else {
         panic!("{stopped:?}");
     };
-    assert_eq!((*listened_s, *progress_after), (600.0, Some(0.7)));
+    assert_eq!((*listened_s, *progress_after), (Some(600.0), Some(0.7)));
     // Nothing more: the reconcile the announcement asked for, the grace, a repeat.
     assert!(reconcile(&mut state, &users, &[], T0 + 10 * MIN + 6).is_empty());
     assert!(state.tick(T0 + 20 * MIN).is_empty());
@@ -471,7 +471,7 @@ fn a_list_older_than_the_close_announcement_does_not_undo_its_numbers() {
     let [Happening::SessionStopped { listened_s, .. }] = &stopped[..] else {
         panic!("{stopped:?}");
     };
-    assert_eq!(*listened_s, 600.0);
+    assert_eq!(*listened_s, Some(600.0));
 }
 
 #[test]
@@ -907,6 +907,212 @@ fn a_session_vanished_just_before_an_outage_is_in_the_summary() {
     assert!(state.tick(T0 + 60 * MIN).is_empty(), "told once");
 }
 
+/// What a resync's changes say, in short: "online bob", "stopped s1 after 300 s", "stopped s2".
+fn told(changes: &[Happening]) -> Vec<String> {
+    changes
+        .iter()
+        .map(|h| match h {
+            Happening::UserOnline { user } => format!("online {}", user.username),
+            Happening::UserOffline { user } => format!("offline {}", user.username),
+            Happening::SessionStarted { listening } => format!("started {}", listening.session_id),
+            Happening::SessionStopped {
+                listening,
+                listened_s: Some(listened),
+                progress_after: Some(after),
+                ..
+            } => format!(
+                "stopped {} after {listened} s at {after}",
+                listening.session_id
+            ),
+            Happening::SessionStopped {
+                listening,
+                listened_s: None,
+                progress_after: None,
+                ..
+            } => format!("stopped {}", listening.session_id),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+/// The one resync among `facts`: its outage and what its changes say.
+fn resynced(facts: &[Happening]) -> (Duration, Vec<String>) {
+    let [Happening::Resynced { outage, changes }] = facts else {
+        panic!("not one resync: {facts:?}");
+    };
+    (*outage, told(changes))
+}
+
+#[test]
+fn a_session_that_ended_while_away_is_stopped_without_numbers_never_seen() {
+    let users = [
+        user(ROOT, Some(1)),
+        user(ALICE, Some(1)),
+        user(BOB, Some(1)),
+    ];
+    let mut state = admin_with(&users, &[], T0);
+    // Seen starting only (0 s listened so far, as the announcement says), then never again.
+    let started = state.apply_event(&stream_update(ALICE, session("s1", ALICE, 100.0, T0)), T0);
+    assert_eq!(started.len(), 1);
+    // Seen starting and closing: the close carries the final numbers.
+    state.apply_event(&stream_update(BOB, session("s2", BOB, 100.0, T0)), T0);
+    let closing = session("s2", BOB, 400.0, T0 + MIN);
+    assert!(
+        state
+            .apply_event(&stream_update(BOB, closing), T0 + MIN)
+            .is_empty()
+    );
+    state.apply_status(&offline_status(), T0 + 2 * MIN);
+    state.apply_event(&init(&users), T0 + 7 * MIN);
+    state.apply_status(&connected(true), T0 + 7 * MIN);
+    let facts = reconcile(&mut state, &users, &[], T0 + 7 * MIN + 1);
+    let (outage, changes) = resynced(&facts);
+    assert_eq!(outage, Duration::from_millis(5 * MIN));
+    assert_eq!(changes, ["stopped s1", "stopped s2 after 300 s at 0.4"]);
+}
+
+#[test]
+fn a_session_removed_without_a_close_is_stopped_without_numbers() {
+    let users = [user(ROOT, Some(1)), user(ALICE, Some(1))];
+    let s1 = session("s1", ALICE, 100.0, T0);
+    let mut state = admin_with(&users, std::slice::from_ref(&s1), T0);
+    state.request_poll();
+    assert!(reconcile(&mut state, &users, &[], T0 + 1).is_empty());
+    let due = T0 + 1 + sessions::VANISH_GRACE_MS;
+    assert_eq!(told(&state.tick(due)), ["stopped s1"]);
+}
+
+#[test]
+fn a_connection_lost_again_before_its_reconcile_keeps_the_first_before() {
+    let users = [user(ROOT, Some(1)), user(ALICE, Some(1))];
+    let s1 = session("s1", ALICE, 100.0, T0);
+    let mut state = admin_with(&users, std::slice::from_ref(&s1), T0);
+    state.apply_status(&offline_status(), T0 + MIN);
+    // Back briefly: init already says alice is gone and bob is here, then lost again before
+    // the lists could be read.
+    let after = [user(ROOT, Some(1)), user(BOB, Some(1))];
+    state.apply_event(&init(&after), T0 + 2 * MIN);
+    state.apply_status(&connected(true), T0 + 2 * MIN);
+    assert!(state.take_reconcile().unwrap().wants_users());
+    state.apply_status(&offline_status(), T0 + 2 * MIN + 10);
+    state.apply_event(&init(&after), T0 + 3 * MIN);
+    state.apply_status(&connected(true), T0 + 3 * MIN);
+    let facts = reconcile(&mut state, &after, &[], T0 + 3 * MIN + 1);
+    let (outage, changes) = resynced(&facts);
+    assert_eq!(
+        outage,
+        Duration::from_millis(2 * MIN),
+        "from the first loss"
+    );
+    assert_eq!(changes, ["online bob", "offline alice", "stopped s1"]);
+    assert!(
+        state.apply_event(&online(ALICE), T0 + 4 * MIN).len() == 1,
+        "live again"
+    );
+}
+
+#[test]
+fn a_freeze_is_an_outage_even_when_the_socket_survives() {
+    let users = [user(ROOT, Some(1)), user(ALICE, Some(1))];
+    let s1 = session("s1", ALICE, 100.0, T0);
+    let mut state = admin_with(&users, std::slice::from_ref(&s1), T0);
+    assert_eq!(state.snapshot(T0).as_of_ms, None, "live");
+    let frozen_at = T0 + MIN;
+    let woke = frozen_at + 2 * MIN;
+    state.resumed(frozen_at, woke);
+    assert_eq!(state.snapshot(woke).as_of_ms, Some(frozen_at));
+    // Frames the kernel kept during the freeze: a start and a close, both old by now.
+    let s2 = session("s2", BOB, 0.0, frozen_at + 1_000);
+    assert!(state.apply_event(&online(BOB), woke).is_empty());
+    assert!(
+        state
+            .apply_event(&stream_update(BOB, s2.clone()), woke)
+            .is_empty()
+    );
+    let closing = session("s1", ALICE, 700.0, frozen_at + 2_000);
+    assert!(
+        state
+            .apply_event(&stream_update(ALICE, closing), woke)
+            .is_empty()
+    );
+    // A broadcast is still itself.
+    assert_eq!(
+        state
+            .apply_event(&ev("admin_message", json!("hi")), woke)
+            .len(),
+        1
+    );
+    let after = [
+        user(ROOT, Some(1)),
+        user(ALICE, Some(1)),
+        user(BOB, Some(1)),
+    ];
+    let facts = reconcile(&mut state, &after, &[s2], woke + 5);
+    let (outage, changes) = resynced(&facts);
+    assert_eq!(outage, Duration::from_millis(2 * MIN));
+    assert_eq!(
+        changes,
+        ["online bob", "stopped s1 after 600 s at 0.7", "started s2"]
+    );
+    assert_eq!(state.snapshot(woke + 5).as_of_ms, None, "live again");
+    assert!(state.take_reconcile().is_none(), "one re-read");
+    assert_eq!(
+        state.apply_event(&offline(BOB), woke + 6).len(),
+        1,
+        "facts again"
+    );
+}
+
+#[test]
+fn a_freeze_noticed_as_a_lost_connection_dates_the_outage_from_the_freeze() {
+    let users = [user(ROOT, Some(1))];
+    let mut state = admin_with(&users, &[], T0);
+    let frozen_at = T0 + MIN;
+    let woke = frozen_at + 2 * MIN;
+    // The connection noticed the dead socket first, then the task noticed its own freeze.
+    state.apply_status(&offline_status(), woke);
+    state.resumed(frozen_at, woke);
+    assert_eq!(state.snapshot(woke).as_of_ms, Some(frozen_at));
+    state.apply_event(&init(&users), woke + 500);
+    state.apply_status(&connected(true), woke + 500);
+    assert_eq!(
+        state.snapshot(woke + 500).as_of_ms,
+        Some(frozen_at),
+        "not yet re-read"
+    );
+    let s2 = session("s2", BOB, 0.0, frozen_at + 1_000);
+    let facts = reconcile(&mut state, &users, &[s2], woke + 501);
+    let (outage, changes) = resynced(&facts);
+    assert_eq!(outage, Duration::from_millis(2 * MIN + 500));
+    assert_eq!(changes, ["started s2"]);
+}
+
+#[test]
+fn the_lists_are_as_of_the_loss_while_offline() {
+    let users = [user(ROOT, Some(1))];
+    let mut state = LiveState::new(&LiveSettings::default());
+    assert_eq!(
+        state.snapshot(T0).as_of_ms,
+        None,
+        "nothing known, nothing dated"
+    );
+    state.apply_status(&offline_status(), T0);
+    assert_eq!(state.snapshot(T0).as_of_ms, None);
+    state.apply_event(&init(&users), T0 + 1);
+    state.apply_status(&connected(true), T0 + 1);
+    assert!(reconcile(&mut state, &users, &[], T0 + 2).is_empty());
+    assert_eq!(state.snapshot(T0 + 3).as_of_ms, None);
+    state.apply_status(&offline_status(), T0 + MIN);
+    state.apply_status(&ConnectionStatus::Connecting, T0 + MIN + 1);
+    assert_eq!(state.snapshot(T0 + 5 * MIN).as_of_ms, Some(T0 + MIN));
+    state.apply_event(&init(&users), T0 + 6 * MIN);
+    state.apply_status(&connected(true), T0 + 6 * MIN);
+    assert_eq!(state.snapshot(T0 + 6 * MIN).as_of_ms, Some(T0 + MIN));
+    let facts = reconcile(&mut state, &users, &[], T0 + 6 * MIN + 1);
+    assert_eq!(resynced(&facts).1, Vec::<String>::new());
+    assert_eq!(state.snapshot(T0 + 6 * MIN + 1).as_of_ms, None);
+}
+
 #[test]
 fn a_reconcile_of_an_earlier_connection_is_ignored() {
     let mut state = admin_with(&[user(ROOT, Some(1))], &[], T0);
@@ -1268,6 +1474,33 @@ mod driver {
             }
         );
         assert_eq!(run.script.item_calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frozen_app_tells_what_it_missed_as_one_resync() {
+        let mut run = start(Script::default());
+        run.connect().await;
+        run.drained().await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(run.handle.latest().as_of_ms, None);
+        // Frozen for two minutes; a start the kernel kept meanwhile is read first on waking.
+        let s2 = session("s2", BOB, 0.0, T0);
+        run.script.users.lock().unwrap().push(user(BOB, Some(1)));
+        run.script.sessions.lock().unwrap().push(s2.clone());
+        run.events.send(stream_update(BOB, s2)).await.unwrap();
+        tokio::time::advance(Duration::from_secs(120)).await;
+        let fact = run.happenings.recv().await.unwrap();
+        let Happening::Resynced { outage, changes } = &fact else {
+            panic!("not a resync: {fact:?}");
+        };
+        assert!(*outage >= Duration::from_secs(120), "{outage:?}");
+        assert_eq!(told(changes), ["online bob", "started s2"]);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(run.handle.latest().as_of_ms, None, "live again");
+        // An ordinary idle minute is no freeze.
+        let calls = run.users_calls();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(run.users_calls(), calls);
     }
 
     #[tokio::test(start_paused = true)]

@@ -67,13 +67,21 @@ pub(crate) fn notification(happening: &Happening) -> Option<Notification> {
             progress_before,
             progress_after,
         } => {
-            let title = format!(
-                "{} stopped {} after {}{}",
-                name(&listening.user),
-                item_title(&listening.title),
-                listened(*listened_s),
-                progress_change(*progress_before, *progress_after),
-            );
+            // Without the final numbers, none: the last ones seen would understate the listen.
+            let title = match listened_s {
+                Some(listened_s) => format!(
+                    "{} stopped {} after {}{}",
+                    name(&listening.user),
+                    item_title(&listening.title),
+                    listened(*listened_s),
+                    progress_change(*progress_before, *progress_after),
+                ),
+                None => format!(
+                    "{} stopped {}",
+                    name(&listening.user),
+                    item_title(&listening.title)
+                ),
+            };
             Notification::new(
                 format!("session:{}", listening.session_id),
                 Sessions,

@@ -29,8 +29,8 @@ struct HeldStop {
     due: Moment,
     /// The session as last seen.
     listening: Listening,
-    /// Time listened, including earlier merged parts.
-    listened_s: f64,
+    /// Time listened, including earlier merged parts; `None` when a part's is unknown.
+    listened_s: Option<f64>,
     /// Progress when the first merged part started.
     progress_before: Option<f64>,
     /// Its popup.
@@ -40,8 +40,8 @@ struct HeldStop {
 /// What earlier parts of a continuing session add to its stop.
 #[derive(Debug)]
 struct Carry {
-    /// Time listened in the earlier parts.
-    listened_s: f64,
+    /// Time listened in the earlier parts; `None` when a part's is unknown.
+    listened_s: Option<f64>,
     /// Progress when the first part started.
     progress_before: Option<f64>,
     /// When the merge happened, to forget carries whose stop never comes.
@@ -81,14 +81,17 @@ impl Sessions {
     pub(crate) fn stopped(
         &mut self,
         listening: Listening,
-        listened_s: f64,
+        listened_s: Option<f64>,
         progress_before: Option<f64>,
         progress_after: Option<f64>,
         due: Moment,
     ) -> Option<Notification> {
         let (listened_s, progress_before) = match self.carried.remove(&listening.session_id) {
             Some(carry) => (
-                carry.listened_s + listened_s.max(0.0),
+                carry
+                    .listened_s
+                    .zip(listened_s)
+                    .map(|(earlier, this)| earlier + this.max(0.0)),
                 carry.progress_before.or(progress_before),
             ),
             None => (listened_s, progress_before),

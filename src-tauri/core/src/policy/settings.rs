@@ -46,8 +46,6 @@ pub struct PolicySettings {
     pub rate_window_s: u64,
     /// How long an identical popup (same subject, same text) stays a duplicate, in seconds.
     pub dedupe_window_s: u64,
-    /// Outages longer than this, in seconds, get one "While you were away" summary.
-    pub outage_summary_after_s: u64,
 }
 
 impl Default for PolicySettings {
@@ -68,7 +66,6 @@ impl Default for PolicySettings {
             rate_limit: 5,
             rate_window_s: 30,
             dedupe_window_s: 60,
-            outage_summary_after_s: 120,
         }
     }
 }
@@ -137,11 +134,6 @@ impl PolicySettings {
     /// The dedupe window as a duration.
     pub(crate) fn dedupe_window(&self) -> Duration {
         Duration::from_secs(self.dedupe_window_s)
-    }
-
-    /// The outage summary threshold as a duration.
-    pub(crate) fn outage_summary_after(&self) -> Duration {
-        Duration::from_secs(self.outage_summary_after_s)
     }
 }
 
