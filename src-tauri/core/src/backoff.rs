@@ -117,7 +117,8 @@ impl Backoff {
     }
 
     /// Records a failure at `now` and returns the wait before the next attempt; `jitter` in
-    /// `[0, 1)` spreads clients apart so many of them do not stampede a recovering server.
+    /// `[0, 1]` spreads clients apart so many of them do not stampede a recovering server (1.0:
+    /// none, the full step).
     pub fn next_delay(&mut self, now: Instant, failure: Failure, jitter: f64) -> Duration {
         let started = *self.outage_started.get_or_insert(now);
         let age = now.saturating_duration_since(started);

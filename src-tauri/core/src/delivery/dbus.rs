@@ -24,6 +24,7 @@ use zbus::zvariant::Value;
 
 use super::clicks::{Click, Clicks, Signal};
 use super::{AppIdentity, OPEN_WINDOW_ACTION, Opener, Popup, Urgency, act, escape_markup};
+use crate::backoff::{Backoff, Failure};
 
 /// The notification service's bus name, and its interface's name.
 const SERVICE: &str = "org.freedesktop.Notifications";
@@ -53,35 +54,15 @@ type NotifyArgs<'a> = (
     i32,
 );
 
-/// When to try something again that failed: doubling waits, capped.
-#[derive(Debug, Clone, Copy)]
-struct Backoff {
-    /// Not before this instant (`None`: now).
-    next: Option<Instant>,
-    /// The wait after the next failure.
-    step: Duration,
+/// When to try something again that failed: doubling waits from [`FIRST_RETRY`], capped.
+fn retry_gate() -> Backoff {
+    Backoff::new(FIRST_RETRY, LAST_RETRY)
 }
 
-impl Default for Backoff {
-    fn default() -> Self {
-        Self {
-            next: None,
-            step: FIRST_RETRY,
-        }
-    }
-}
-
-impl Backoff {
-    /// Whether it may be tried at `now`.
-    fn ready(&self, now: Instant) -> bool {
-        self.next.is_none_or(|next| now >= next)
-    }
-
-    /// Records a failure at `now`: wait one step, and twice as long after the next one.
-    fn failed(&mut self, now: Instant) {
-        self.next = Some(now + self.step);
-        self.step = (self.step * 2).min(LAST_RETRY);
-    }
+/// Records a failure at `now` on `gate`: wait one step, and twice as long after the next one.
+/// No jitter: the session bus is local, nobody else competes for it.
+fn failed(gate: &mut Backoff, now: Instant) {
+    gate.next_delay(now, Failure::Answered, 1.0);
 }
 
 /// What the notification server supports, as it told us.
@@ -146,7 +127,7 @@ pub(super) fn deliver_all(
         identity,
         opener,
         link: None,
-        connect: Backoff::default(),
+        connect: retry_gate(),
         outage_logged: false,
     };
     while let Ok(popup) = queue.recv() {
@@ -177,11 +158,11 @@ impl Deliverer<'_> {
             }
             match Link::open(self.opener) {
                 Ok(link) => {
-                    self.connect = Backoff::default();
+                    self.connect.reset();
                     self.link = Some(link);
                 }
                 Err(err) => {
-                    self.connect.failed(now);
+                    failed(&mut self.connect, now);
                     self.report(&err);
                     return;
                 }
@@ -242,7 +223,7 @@ impl Link {
         Ok(Self {
             connection,
             caps: None,
-            ask: Backoff::default(),
+            ask: retry_gate(),
             clicks,
         })
     }
@@ -312,7 +293,7 @@ impl Link {
         if !asked && self.caps.as_ref().is_none_or(|caps| caps.server != server) {
             // A server came (back) or replaced the old one: learn what it supports, once. Not
             // when it was just asked: a failed answer waits for its retry step.
-            self.ask = Backoff::default();
+            self.ask.reset();
             self.ask_capabilities(now)?;
         }
         Ok(())
@@ -336,14 +317,14 @@ impl Link {
                     },
                     server,
                 });
-                self.ask = Backoff::default();
+                self.ask.reset();
                 Ok(())
             }
             Err(err) if self.broken(&err) => Err(err),
             Err(err) => {
                 // Not asked again before the next retry step; `Notify` reports the outage.
                 tracing::debug!(%err, "the notification service did not say what it supports");
-                self.ask.failed(now);
+                failed(&mut self.ask, now);
                 Ok(())
             }
         }

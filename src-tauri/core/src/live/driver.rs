@@ -21,6 +21,7 @@ use tokio::time::{Instant, sleep_until};
 use super::rest::{Fetch, LiveRest, MineRead, Reconciled};
 use super::state::{LiveState, ReconcileTicket};
 use super::{LiveSettings, Snapshot, millis};
+use crate::backoff::{Backoff, Failure};
 use crate::connection::ConnectionStatus;
 use crate::happening::Happening;
 use crate::protocol::ServerEvent;
@@ -150,7 +151,7 @@ impl<R: LiveRest> Driver<R> {
         let mut dirty = false;
         let mut in_flight: Option<InFlight<'_>> = None;
         let mut retry_at: Option<Instant> = None;
-        let mut retry_delay = RETRY_MIN;
+        let mut retry = Backoff::new(RETRY_MIN, RETRY_MAX);
         let mut next_poll: Option<Instant> = None;
         let mut status_open = true;
         let mut watching_open = true;
@@ -191,7 +192,7 @@ impl<R: LiveRest> Driver<R> {
                         // of the new one should not wait out an old retry.
                         in_flight = None;
                         retry_at = None;
-                        retry_delay = RETRY_MIN;
+                        retry.reset();
                     }
                     if let Some(item) = state.title_wanted(&event) {
                         let found = tokio::time::timeout(TITLE_TIMEOUT, rest.item(&item)).await;
@@ -234,10 +235,13 @@ impl<R: LiveRest> Driver<R> {
                     send(&happenings, facts).await;
                     dirty = true;
                     if failed {
-                        retry_at = Some(Instant::now() + retry_delay);
-                        retry_delay = (retry_delay * 2).min(RETRY_MAX);
+                        // No jitter: the socket's `init` that started these reads already
+                        // came at a jittered moment.
+                        let now = Instant::now();
+                        let wait = retry.next_delay(now.into_std(), Failure::Answered, 1.0);
+                        retry_at = Some(now + wait);
                     } else {
-                        retry_delay = RETRY_MIN;
+                        retry.reset();
                     }
                 }
                 () = sleep_until(retry_at.unwrap_or(now)), if retry_at.is_some() => {
