@@ -17,8 +17,8 @@
 //! answering again for outages up to 10 minutes and within 8.5 s after. Failures after the
 //! server answered (sign-in unanswered, the socket refused) wait 2 s, 4 s, … up to a minute.
 //! Once a minute a probe may take the whole connect timeout, so a server behind a link too slow
-//! for 1 s is still reached. A probe the server answers leaves it an Engine.IO session it
-//! forgets after its ping timeout (45 s on ABS); it never joins a namespace, so ABS logs nothing.
+//! for 1 s is still reached. A probe the server answers gets its Engine.IO session closed at once
+//! (a second request); it never joins a namespace, so ABS logs nothing.
 
 pub(crate) mod log_limit;
 
