@@ -11,6 +11,8 @@ packages=(
   xvfb xauth dbus dbus-x11 gnome-keyring libsecret-tools dunst libnotify-bin webkit2gtk-driver
   # conformance client (socket.io-client)
   nodejs npm
+  # network faults in a namespace (make bench, tests/machine_netns.rs), signals to frozen processes
+  iproute2 iptables procps
 )
 
 missing=()

@@ -12,6 +12,8 @@
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::connection::ConnectionHandle;
+
 /// Why the machine suggests trying at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nudge {
@@ -53,6 +55,19 @@ impl MachineWatch {
             None
         };
         Self { task, listening }
+    }
+
+    /// Starts watching the system bus and asks `connection` to attempt at once on every nudge
+    /// (it does nothing while connected); must run inside a tokio runtime.
+    pub fn nudging(connection: ConnectionHandle) -> Self {
+        Self::spawn(Bus::System, move |nudge| {
+            let connection = connection.clone();
+            tokio::spawn(async move {
+                if connection.attempt_now().await.is_err() {
+                    tracing::debug!(?nudge, "the connection has stopped; nudge ignored");
+                }
+            });
+        })
     }
 
     /// Waits until the watcher is subscribed (`true`) or has given up (`false`: no bus).

@@ -14,6 +14,7 @@ use crate::covers::CoverCache;
 use crate::credentials::SignedIn;
 use crate::delivery::Delivery;
 use crate::live::{self, LiveHandle, LiveSettings};
+use crate::machine::MachineWatch;
 use crate::notifier::{self, NotifierHandle, Outputs};
 use crate::policy::PolicySettings;
 use crate::server_url::ServerUrl;
@@ -60,6 +61,8 @@ pub(super) struct Running {
     pub signed_in: Arc<SignedIn>,
     /// The connection task; live state and the notifier end after it, as their inputs close.
     task: JoinHandle<()>,
+    /// Asks the connection to attempt at once when the network comes back or the machine wakes.
+    _machine: MachineWatch,
 }
 
 impl Running {
@@ -80,6 +83,7 @@ impl Running {
         };
         let signed_in = Arc::new(SignedIn::new(plan.manager, plan.session));
         let (connection, events, task) = connection::spawn(config, signed_in.clone());
+        let machine = MachineWatch::nudging(connection.clone());
         let (live, happenings, _live_task) = live::spawn(
             events,
             connection.status(),
@@ -114,6 +118,7 @@ impl Running {
             notifier,
             signed_in,
             task,
+            _machine: machine,
         }
     }
 

@@ -55,6 +55,8 @@ impl SystemBus {
             .args(["--nofork", "--nopidfile", "--print-address=1"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
+            // Only says that it may not raise its file limit (not as a system service).
+            .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("dbus-daemon did not start ({e}): install dbus (scripts/install-deps.sh)")
@@ -236,6 +238,14 @@ impl Netns {
             &self.guest_link,
             if up { "up" } else { "down" },
         ]);
+    }
+
+    /// Waits until a TCP connection from inside the namespace to the host's `port` succeeds, as
+    /// NetworkManager's connectivity check must before it says `CONNECTED_GLOBAL` (a link that
+    /// was just set up may still drop its first packets).
+    pub fn reaches(&self, port: u16) {
+        let script = format!("exec 3<>/dev/tcp/{}/{port}", self.host_ip);
+        self.exec(&["timeout", "10", "bash", "-c", &script]);
     }
 
     /// Adds (`-A`) or deletes (`-D`) an OUTPUT rule in the guest towards the host's `port`:

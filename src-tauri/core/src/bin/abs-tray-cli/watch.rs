@@ -16,6 +16,7 @@ use abs_tray_core::covers::CoverCache;
 use abs_tray_core::credentials::SignedIn;
 use abs_tray_core::delivery::{AppIdentity, Delivery, Opener};
 use abs_tray_core::live::{self, LiveSettings};
+use abs_tray_core::machine::MachineWatch;
 use abs_tray_core::notifier::{self, Outputs};
 use abs_tray_core::policy::{Decision, Outcome, PolicySettings};
 use abs_tray_core::protocol::ServerEvent;
@@ -101,6 +102,8 @@ pub async fn watch(json: bool, notify: bool) -> Result<(), CliError> {
     };
     let signed_in = Arc::new(SignedIn::new(manager, None));
     let (handle, mut server_events, task) = connection::spawn(connection_config, signed_in.clone());
+    // Back at once when the network returns or the machine wakes (Linux: the system bus).
+    let _machine = MachineWatch::nudging(handle.clone());
 
     // Every event is printed and also feeds live state, whose facts feed the policy.
     let (live_tx, live_rx) = mpsc::channel(1024);
