@@ -1107,6 +1107,20 @@ async fn the_window_signs_in_shows_live_state_acts_and_signs_out() {
             &connection_state("connecting"),
         )
         .await;
+    // While offline the lists are the last known: each says as of when, and goes back to live
+    // once the server answers and the lists are read again.
+    window.open_tab("listening").await;
+    window.wait_shown("#listening-as-of", WAIT).await;
+    let as_of = window.text("#listening-as-of").await;
+    assert!(
+        as_of.starts_with("As of ") && as_of.contains("offline"),
+        "the Listening tab while offline says {as_of:?}"
+    );
+    assert!(
+        window.text("#users-as-of").await.starts_with("As of "),
+        "the Users tab is marked too"
+    );
+    window.open_tab("settings").await;
     sim.stall(false);
     connecting.step("#reconnect");
     window
@@ -1118,6 +1132,14 @@ async fn the_window_signs_in_shows_live_state_acts_and_signs_out() {
         )
         .await
         .step("#reconnect");
+    window
+        .until(
+            "the lists live again",
+            "return document.getElementById('listening-as-of').hidden
+                && document.getElementById('users-as-of').hidden;",
+            vec![],
+        )
+        .await;
     let (mut gone, mut signed_in) = (None, None);
     tokio::time::timeout(WAIT, async {
         while gone.is_none() || signed_in.is_none() {

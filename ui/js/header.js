@@ -59,6 +59,27 @@ export function renderHeader(view) {
   show($("signin-again"), state === "signin_required" || view.problem?.code === "sign_in_required");
 }
 
+/**
+ * "As of 14:02 · offline": while the lists may be out of date (Snapshot.as_of_ms, set while
+ * offline and until the lists are read again after an outage), when they were last known true.
+ * Empty while they are live.
+ */
+export function asOfText(view, now = Date.now()) {
+  const asOf = view.snapshot?.as_of_ms;
+  if (!Number.isFinite(asOf)) return "";
+  const state = view.snapshot?.connection?.state;
+  const why = state === "connected" ? "updating…" : "offline, this may have changed";
+  return `As of ${moment(asOf, now)} · ${why}`;
+}
+
+/** Shows the "as of" mark in `node` and marks `lists` as last known (dimmed), or clears both. */
+export function markAsOf(node, lists, view, now = Date.now()) {
+  const text = asOfText(view, now);
+  node.textContent = text;
+  show(node, Boolean(text));
+  for (const list of lists) list.classList.toggle("last-known", Boolean(text));
+}
+
 /** When the pause ends (Unix ms), or null when popups are not paused. */
 export function pausedUntil(view, now = Date.now()) {
   const until = view.paused_until_ms ?? view.notifications?.paused_until_ms;

@@ -4,6 +4,7 @@ import { $, h, show, replaceChildrenKeepingFocus } from "./dom.js";
 import { ago, clock, durationSeconds, plural, span } from "./format.js";
 import { coverTile, progressBar } from "./book.js";
 import { renderMine } from "./mine.js";
+import { markAsOf } from "./header.js";
 
 /** One listening session (NowListening in live/snapshot.rs). */
 function sessionRow(session, now) {
@@ -91,6 +92,9 @@ export function renderListening(view, _isAdmin, now = Date.now()) {
   const loading = $("listening-loading");
   loading.textContent = reading ? "Loading your listening…" : "Connecting…";
   show(loading, layout === "loading" || reading);
+  // Everyone's listening for admins, your own for everyone else: last known while offline.
+  const shown = layout === "admin" ? [$("listening-list")] : layout === "user" ? [$("my-listening")] : [];
+  markAsOf($("listening-as-of"), shown, layout === "loading" ? {} : view, now);
 }
 
 /** Renders Users (UserPresence in live/snapshot.rs). */
@@ -123,6 +127,7 @@ export function renderUsers(view, now = Date.now()) {
   });
   replaceChildrenKeepingFocus($("users-list"), rows);
   show($("users-empty"), users.length === 0);
+  markAsOf($("users-as-of"), [$("users-list")], view, now);
 }
 
 /** The notification category of a happening kind (`Happening::category` in happening.rs). */
