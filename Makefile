@@ -5,7 +5,7 @@
 CARGO ?= cargo
 CONFORMANCE := tests/conformance
 
-.PHONY: run test fuzz deps lint sim demo icons package check-deb bench clean-test-artifacts
+.PHONY: run test fuzz deps lint sim demo icons package check-deb bench bench-reconnect bench-binaries clean-test-artifacts
 
 ## Build and start the app (demo mode against the built-in simulator when no server is configured).
 run: deps
@@ -55,12 +55,24 @@ package: deps
 check-deb:
 	scripts/check-deb.sh
 
-# Two builds: one cargo invocation unifies features across its packages, so the runner's
-# dependencies would change the app binary being measured.
+# Separate builds: one cargo invocation unifies features across its packages, so the runner's
+# dependencies would change the binaries being measured.
 ## Benchmark (not a test): memory, idle CPU, popup latency, burst, reconnect and start-up of the
 ## release app next to a bare Tauri tray app, against abs-sim on loopback in a private desktop
-## session. Prints a table and writes target/bench/latest.json (see docs/benchmarks.md).
-bench: deps
+## session, then the reconnect faults (bench-reconnect). Prints a table and writes
+## target/bench/latest.json (see docs/benchmarks.md). BENCH_ARGS="--help" lists the fault knobs.
+bench: bench-binaries
 	$(CARGO) build --release -p abs-tray -p abs-tray-baseline
+	scripts/desktop-session.sh target/release/abs-tray-bench $(BENCH_ARGS)
+
+## The reconnect faults alone (~15 min, needs root for a network namespace): the release
+## abs-tray-cli against a standalone abs-sim restarted, frozen, cut off and rejected, and frozen
+## itself; durations via BENCH_ARGS (e.g. BENCH_ARGS="--link-down 20").
+bench-reconnect: bench-binaries
+	scripts/desktop-session.sh target/release/abs-tray-bench --reconnect-only $(BENCH_ARGS)
+
+## The release CLI, simulator and bench runner that both bench targets run.
+bench-binaries: deps
+	$(CARGO) build --release -p abs-tray-core --bin abs-tray-cli
+	$(CARGO) build --release -p abs-sim --bin abs-sim
 	$(CARGO) build --release -p abs-tray-bench
-	scripts/desktop-session.sh target/release/abs-tray-bench

@@ -1,11 +1,15 @@
 //! `make bench`: runs the release ABS Tray next to a bare Tauri 2 tray app (`abs-tray-baseline`)
 //! against an in-process abs-sim on loopback, inside the private desktop session of
 //! `scripts/desktop-session.sh`, and measures memory (tray only, window open, after close),
-//! idle CPU, popup latency, a burst, reconnects and start-up. Prints a table and writes
-//! `target/bench/latest.json`. See `docs/benchmarks.md` for how to read it.
+//! idle CPU, popup latency, a burst, reconnects and start-up, then the reconnect faults
+//! ([`reconnect`]). Prints a table and writes `target/bench/latest.json`. See
+//! `docs/benchmarks.md` for how to read it. `--reconnect-only` runs just the faults
+//! (`make bench-reconnect`); `--help` lists their knobs.
 
 mod bus;
+mod netns;
 mod procs;
+mod reconnect;
 mod x11;
 
 use std::path::{Path, PathBuf};
@@ -84,6 +88,8 @@ async fn main() -> ExitCode {
 /// Every measurement in order; the JSON and table are written even when a later part fails,
 /// so a partial run still reports what it measured.
 async fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (only_reconnect, params) = reconnect::Params::parse(&args)?;
     if std::env::var("ABS_TRAY_DESKTOP_SESSION").as_deref() != Ok("1") {
         bail!("run through scripts/desktop-session.sh (make bench does)");
     }
@@ -101,7 +107,20 @@ async fn run() -> Result<()> {
         path: Some(path.clone()),
         ..Report::default()
     };
-    let outcome = measure(&bin_dir, &out_dir, &mut report).await;
+    let outcome = if only_reconnect {
+        // Keep the full run's figures: only the faults' keys are replaced.
+        report.json = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        report.json.remove("error");
+        reconnect::run(&bin_dir, &out_dir, &params, &mut report).await
+    } else {
+        match measure(&bin_dir, &out_dir, &mut report).await {
+            Ok(()) => reconnect::run(&bin_dir, &out_dir, &params, &mut report).await,
+            Err(err) => Err(err),
+        }
+    };
     if let Err(err) = &outcome {
         report.set("error", json!(format!("{err:#}")));
     }
@@ -1002,6 +1021,8 @@ struct Report {
     path: Option<PathBuf>,
     /// The table.
     rows: Vec<Row>,
+    /// Further tables of their own layout, printed after the rows (the reconnect faults).
+    tables: Vec<Vec<String>>,
 }
 
 /// One line of the table.
@@ -1041,6 +1062,11 @@ impl Report {
         });
     }
 
+    /// Adds a table of its own layout, printed after the rows.
+    fn table(&mut self, lines: Vec<String>) {
+        self.tables.push(lines);
+    }
+
     /// Sets `pss_<what>_mb`, `rss_<what>_mb` and `processes_<what>`.
     fn memory(&mut self, what: &str, m: &Memory) {
         self.set(&format!("pss_{what}_mb"), json!(round2(m.pss_mb())));
@@ -1050,6 +1076,22 @@ impl Report {
 
     /// Prints the table.
     fn print(&self) {
+        if !self.rows.is_empty() {
+            self.print_rows();
+        }
+        for table in &self.tables {
+            println!();
+            for line in table {
+                println!("{line}");
+            }
+        }
+        if let Some(err) = self.json.get("error") {
+            println!("\nstopped early: {err}");
+        }
+    }
+
+    /// Prints the rows.
+    fn print_rows(&self) {
         println!(
             "\n{:<46} {:>10} {:>10} {:>18}  verdict",
             "metric", "ABS Tray", "baseline", "target"
@@ -1072,9 +1114,6 @@ impl Report {
                 None => "",
             };
             println!("{metric:<46} {app:>10.2} {base:>10} {target:>18}  {verdict}");
-        }
-        if let Some(err) = self.json.get("error") {
-            println!("\nstopped early: {err}");
         }
     }
 }
