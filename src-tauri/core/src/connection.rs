@@ -856,8 +856,9 @@ impl Probe {
     }
 
     /// One probe: `Ok` when the server answered (any status below 500; a proxy's 502 means the
-    /// server behind it did not), otherwise how the attempt ended.
-    async fn ask(&mut self, timings: &Timings) -> Result<(), Ended> {
+    /// server behind it did not), otherwise how the attempt ended. Its timeout is chosen when
+    /// it is created, so a probe abandoned before it ran still counts as the patient one.
+    fn ask(&mut self, timings: &Timings) -> impl Future<Output = Result<(), Ended>> + '_ {
         let now = Instant::now();
         let patient = self
             .patient_at
@@ -868,6 +869,11 @@ impl Probe {
         } else {
             timings.probe_timeout
         };
+        self.ask_within(limit)
+    }
+
+    /// One probe with the timeout `limit`.
+    async fn ask_within(&self, limit: Duration) -> Result<(), Ended> {
         let asking = async {
             let response = self.client.get(self.url.clone()).send().await?;
             let status = response.status();

@@ -328,6 +328,36 @@ async fn attempt_now_ends_the_wait_at_once_and_leaves_a_working_connection_alone
 }
 
 #[tokio::test]
+async fn attempt_now_abandons_a_hanging_probe_for_a_fresh_one() {
+    let sim = start_sim().await;
+    // A frozen server holds every request; the app's first probe may take the whole connect
+    // timeout (10 s, for slow links). A network change must not wait that out.
+    sim.stall(true);
+    let timings = Timings {
+        connect_timeout: Duration::from_secs(10),
+        quick_phase: Duration::ZERO,
+        ..fast_timings()
+    };
+    let (handle, _events, _task) =
+        connection::spawn(config(&sim, timings), SimCredentials::new(&sim, "root"));
+    handle.attempt_now().await.unwrap();
+    let ConnectionStatus::Offline { detail, .. } =
+        wait_status(&handle, Duration::from_secs(3), "a failed probe", |s| {
+            matches!(s, ConnectionStatus::Offline { .. })
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    assert!(
+        detail.as_deref().is_some_and(|d| d.contains("1s")),
+        "the fresh probe has its own 1 s timeout: {detail:?}"
+    );
+    sim.stall(false);
+    wait_connected(&handle, Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
 async fn five_restarts_a_few_seconds_apart_are_each_bridged_within_a_second() {
     let sim = start_sim().await;
     // A short quick phase stands for the real 10 s: a connection that lasted past
