@@ -168,6 +168,7 @@ impl Netns {
         let (a, b) = ((pid % 200) + 20, n % 256);
         let host_ip = format!("10.{a}.{b}.1");
         let guest_ip = format!("10.{a}.{b}.2");
+        remove_leftovers();
         run("ip", &["netns", "add", &name]);
         // From here on the guard removes whatever was made, even if a later step fails.
         let netns = Self {
@@ -269,6 +270,26 @@ impl Netns {
             args.extend_from_slice(&["--reject-with", "tcp-reset"]);
         }
         self.exec(&args);
+    }
+}
+
+/// Deletes the namespaces of test processes that were killed before their guards ran: their
+/// host-side links would hold the subnet a later process with a similar id needs.
+fn remove_leftovers() {
+    let Ok(list) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&list.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or_default();
+        let Some(pid) = name
+            .strip_prefix("abs-tray-")
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = Command::new("ip").args(["netns", "delete", name]).status();
+        }
     }
 }
 
