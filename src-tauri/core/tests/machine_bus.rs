@@ -32,6 +32,7 @@ async fn watcher(bus: &SystemBus) -> (MachineWatch, mpsc::UnboundedReceiver<Nudg
     (watch, rx)
 }
 
+/// The next nudge, which must come in time.
 async fn next(nudges: &mut mpsc::UnboundedReceiver<Nudge>) -> Nudge {
     tokio::time::timeout(WAIT, nudges.recv())
         .await

@@ -37,6 +37,7 @@ const WAIT: Duration = Duration::from_secs(40);
 const AHEAD_MS: u64 = 1000;
 /// NetworkManager's `NM_STATE_CONNECTED_GLOBAL`.
 const CONNECTED_GLOBAL: u32 = 70;
+/// The test user's password.
 const PASSWORD: &str = "pass word";
 
 /// Fails (never skips) outside the private desktop session or without root.
@@ -53,6 +54,7 @@ fn require_desktop_session_and_root() {
     );
 }
 
+/// The wall clock in Unix milliseconds, as `retry_at_ms` counts.
 fn now_ms() -> u64 {
     u64::try_from(
         SystemTime::now()
@@ -66,10 +68,15 @@ fn now_ms() -> u64 {
 /// A laptop in its namespace, a server next to it, and a system bus where the test is
 /// NetworkManager.
 struct Machine {
+    /// The laptop's network.
     netns: Netns,
+    /// The server, listening on the host side of the veth pair.
     sim: Sim,
+    /// The laptop's system bus.
     bus: SystemBus,
+    /// The test, as NetworkManager on that bus.
     nm: zbus::Connection,
+    /// The CLI's configuration folder.
     config: tempfile::TempDir,
 }
 
@@ -157,9 +164,13 @@ impl Machine {
 
 /// The running CLI and what it printed.
 struct Watch {
+    /// The CLI process.
     child: Child,
+    /// Its JSON lines.
     lines: Lines<BufReader<ChildStdout>>,
+    /// Its log.
     log: Lines<BufReader<ChildStderr>>,
+    /// Every JSON line read so far, for failure messages.
     seen: Vec<String>,
 }
 
@@ -201,6 +212,7 @@ impl Watch {
         }
     }
 
+    /// Waits for a connected status; returns when it arrived.
     async fn connected(&mut self) -> u64 {
         self.status("a connected status", |v| v["state"] == "connected")
             .await
