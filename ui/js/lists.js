@@ -207,7 +207,8 @@ export function describe(happening) {
       return `User ${name(happening.user)} was removed`;
     case "resynced": {
       const changes = happening.changes?.length ?? 0;
-      return `Back after ${span(durationSeconds(happening.outage))} offline: ${plural(changes, "change")}`;
+      // Away: offline, or the app (or the machine) was frozen or asleep.
+      return `Back after ${span(durationSeconds(happening.outage))} away: ${plural(changes, "change")}`;
     }
     default:
       return String(happening.kind ?? "Something happened").replace(/_/g, " ");
