@@ -3,8 +3,10 @@
 //! times it out, resumed with SIGCONT. The broadcast sits in the kernel's buffer behind a dead
 //! heartbeat; it must come out exactly once, and the client must connect again.
 //!
-//! Signs in with the REAL gnome-keyring of the private session `scripts/desktop-session.sh`
-//! starts (as `tests/cli.rs` does), and fails with instructions outside it.
+//! The CLI test signs in with the REAL gnome-keyring of the private session
+//! `scripts/desktop-session.sh` starts (as `tests/cli.rs` does), and fails with instructions
+//! outside it. The connection test freezes the client's runtime (its only thread blocked) while
+//! the simulator runs on a runtime of its own.
 #![cfg(target_os = "linux")]
 #![allow(
     clippy::unwrap_used,
@@ -15,6 +17,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use abs_sim::{Sim, SimConfig};
+use abs_tray_core::connection::{
+    self, ConnectionConfig, ConnectionStatus, CredentialError, Credentials, Timings,
+};
+use abs_tray_core::protocol::{DailyLogs, ServerEvent};
+use abs_tray_core::secret::Secret;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
@@ -225,4 +232,140 @@ async fn a_broadcast_that_arrived_while_the_client_was_frozen_past_the_ping_time
         .expect("watch ends after Ctrl-C")
         .unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+/// Access tokens minted by the simulator itself.
+struct SimCredentials {
+    sim: Sim,
+    user: &'static str,
+}
+
+impl Credentials for SimCredentials {
+    async fn access_token(&self, _refresh: bool) -> Result<Secret, CredentialError> {
+        let tokens = self
+            .sim
+            .tokens(self.user)
+            .map_err(|e| CredentialError::Unavailable(e.to_string()))?;
+        Ok(Secret::new(tokens.access_token))
+    }
+
+    async fn daily_logs(&self) -> Result<DailyLogs, CredentialError> {
+        Err(CredentialError::Unavailable("not used here".into()))
+    }
+}
+
+/// Waits for the admin message `text` among the connection's events; returns the ones before it.
+async fn until_broadcast(
+    events: &mut tokio::sync::mpsc::Receiver<ServerEvent>,
+    text: &str,
+) -> Vec<ServerEvent> {
+    let mut before = Vec::new();
+    let found = tokio::time::timeout(WAIT, async {
+        while let Some(event) = events.recv().await {
+            if matches!(&event, ServerEvent::AdminMessage { message } if message == text) {
+                return true;
+            }
+            before.push(event);
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        found,
+        Ok(true),
+        "no broadcast {text:?}; events: {before:#?}"
+    );
+    before
+}
+
+#[test]
+fn a_pong_and_a_broadcast_that_arrived_while_the_client_was_frozen_keep_the_connection() {
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = server
+        .block_on(abs_sim::start(
+            SimConfig::default().with_user("admin", PASSWORD, true),
+        ))
+        .unwrap();
+    let mut sim_events = sim.events();
+    let client = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pong_timeout = Duration::from_millis(300);
+    let config = ConnectionConfig {
+        socket_url: format!("{}/socket.io/", sim.base_url()),
+        tls: None,
+        server_version: Some("2.36.0".into()),
+        socket_daily_logs: false,
+        timings: Timings {
+            // Only the ping this test sends.
+            ping_interval: Duration::from_secs(3600),
+            pong_timeout,
+            ..Timings::default()
+        },
+    };
+    let credentials = SimCredentials {
+        sim: sim.clone(),
+        user: "admin",
+    };
+    client.block_on(async {
+        let (handle, mut events, _task) = connection::spawn(config, credentials);
+        let mut status = handle.status();
+        tokio::time::timeout(
+            WAIT,
+            status.wait_for(|s| matches!(s, ConnectionStatus::Connected { .. })),
+        )
+        .await
+        .expect("connected")
+        .unwrap();
+        handle.ping().await.unwrap();
+        let pinged = tokio::time::Instant::now();
+
+        // Frozen: this thread, the client's whole runtime, waits while the server answers the
+        // ping and broadcasts, and until the pong deadline has passed.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    server.block_on(async {
+                        sim_events.wait_named("pong", WAIT).await.unwrap();
+                        sim.admin_message("sent to a frozen client");
+                        sim_events.wait_named("admin_message", WAIT).await.unwrap();
+                        tokio::time::sleep_until(pinged + pong_timeout + pong_timeout).await;
+                    });
+                })
+                .join()
+                .unwrap();
+        });
+
+        // The deadline and the frames are due at once: the frames count first, so the pong was
+        // in time and the broadcast is delivered.
+        until_broadcast(&mut events, "sent to a frozen client").await;
+        // A second broadcast is a barrier: a copy of the first, or a reconnect, comes before it.
+        let again = sim.clone();
+        server.spawn(async move { again.admin_message("after the freeze") });
+        let between = until_broadcast(&mut events, "after the freeze").await;
+        assert!(
+            !between
+                .iter()
+                .any(|e| matches!(e, ServerEvent::AdminMessage { .. } | ServerEvent::Init(_))),
+            "no copy and no new sign-in: {between:#?}"
+        );
+        assert!(
+            matches!(*status.borrow(), ConnectionStatus::Connected { .. }),
+            "{:?}",
+            *status.borrow()
+        );
+        let sockets: Vec<String> = sim_events
+            .drain()
+            .into_iter()
+            .map(|e| e.name)
+            .filter(|name| name.contains("connect"))
+            .collect();
+        assert!(sockets.is_empty(), "the socket was kept: {sockets:?}");
+    });
+    server.block_on(sim.shutdown());
 }
