@@ -950,8 +950,8 @@ async fn session_id(mut response: reqwest::Response) -> Option<String> {
     Some(open.sid)
 }
 
-/// Whether a failed request means nothing answered at all: refused, reset, unreachable, timed
-/// out, or the name not found (no network).
+/// Whether a failed request means nothing answered at all: refused, reset or hung up on,
+/// unreachable, timed out, or the name not found (no network).
 fn unanswered(err: &reqwest::Error) -> bool {
     use std::io::ErrorKind::{
         AddrNotAvailable, ConnectionAborted, ConnectionRefused, ConnectionReset, HostUnreachable,
@@ -978,7 +978,10 @@ fn unanswered(err: &reqwest::Error) -> bool {
         {
             return true;
         }
-        if cause.to_string().starts_with("dns error") {
+        // hyper's words for a lookup that failed and for a peer that hung up before answering
+        // (a proxy whose server is down); neither is a type reqwest exposes.
+        let text = cause.to_string();
+        if text.starts_with("dns error") || text.contains("connection closed before message") {
             return true;
         }
         source = cause.source();

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use abs_sim::front::{Front, FrontConfig};
 use abs_sim::{Sim, SimConfig};
 use abs_tray_core::backoff::Backoff;
 use abs_tray_core::connection::{
@@ -396,6 +397,35 @@ async fn a_server_down_past_the_quick_phase_is_joined_within_two_seconds_of_its_
     };
     let (handle, _events, _task) =
         connection::spawn(config(&sim, timings), SimCredentials::new(&sim, "root"));
+    wait_connected(&handle, Duration::from_secs(5)).await;
+    sim.restart_after(Duration::from_secs(6)).await.unwrap();
+    wait_not_connected(&handle, Duration::from_secs(3)).await;
+    let back = wait_until_listening(&sim, Duration::from_secs(10)).await;
+    wait_connected(&handle, Duration::from_secs(10)).await;
+    let bridged = back.elapsed();
+    assert!(
+        bridged < Duration::from_secs(2),
+        "reconnected {bridged:?} after the server returned"
+    );
+}
+
+#[tokio::test]
+async fn a_proxy_that_hangs_up_while_the_server_is_down_counts_as_no_answer() {
+    let sim = start_sim().await;
+    // Like docker-proxy or a TCP-mode proxy: the port accepts, and closes again when the
+    // server behind it does not. That is an outage (probed every second), not an answer.
+    let front = Front::start(sim.addr(), FrontConfig::default())
+        .await
+        .unwrap();
+    let timings = Timings {
+        quick_phase: Duration::ZERO,
+        ..Timings::default()
+    };
+    let config = ConnectionConfig {
+        socket_url: format!("http://127.0.0.1:{}/socket.io/", front.port()),
+        ..config(&sim, timings)
+    };
+    let (handle, _events, _task) = connection::spawn(config, SimCredentials::new(&sim, "root"));
     wait_connected(&handle, Duration::from_secs(5)).await;
     sim.restart_after(Duration::from_secs(6)).await.unwrap();
     wait_not_connected(&handle, Duration::from_secs(3)).await;
