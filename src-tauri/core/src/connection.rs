@@ -15,7 +15,8 @@
 //! after that (about 1,050 requests in the first hour of an outage, 510 an hour after, none of
 //! them a sign-in or a REST read), so the app is connected within about 1.3 s of the server
 //! answering again for outages up to 10 minutes and within 8.5 s after. Failures after the
-//! server answered (sign-in unanswered, the socket refused) wait 2 s, 4 s, … up to a minute.
+//! server answered (sign-in unanswered, the socket refused) wait 2 s, 4 s, … up to a minute
+//! once the first 10 s of the outage are over.
 //! Once a minute a probe may take the whole connect timeout, so a server behind a link too slow
 //! for 1 s is still reached. A probe the server answers gets its Engine.IO session closed at once
 //! (a second request); it never joins a namespace, so ABS logs nothing.
@@ -276,8 +277,9 @@ impl ConnectionHandle {
     }
 
     /// Tries at once if offline (a network came back, the computer woke up): the wait or the
-    /// probe in progress ends and the outage's schedule starts again from its quick phase. Does
-    /// nothing while connected, and nothing while only a new sign-in can help.
+    /// probe in progress ends and the outage's schedule starts again from its quick phase. An
+    /// attempt the server already answered goes on (with the fresh schedule should it fail).
+    /// Does nothing while connected, and nothing while only a new sign-in can help.
     pub async fn attempt_now(&self) -> Result<(), CommandError> {
         self.command(Command::AttemptNow).await
     }
