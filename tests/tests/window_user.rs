@@ -200,6 +200,42 @@ async fn a_listener_sees_their_own_listening_and_an_admin_never_sees_it() {
         .await
         .step("recent sessions");
 
+    // The server goes away for a while: her listening stays, marked as last known, until the
+    // server is back and it is read again.
+    sim.restart_after(Duration::from_secs(4))
+        .await
+        .expect("take the server down");
+    window.wait_on_tab("#listening-as-of", "As of ").await;
+    let dimmed = window
+        .js(
+            "return document.getElementById('my-listening').classList.contains('last-known');",
+            vec![],
+        )
+        .await;
+    assert_eq!(dimmed, Value::Bool(true), "her lists are marked last known");
+    assert_eq!(
+        window
+            .texts("#my-recent > li .title")
+            .await
+            .first()
+            .map(String::as_str),
+        Some("Dune"),
+        "the last known rows stay while offline"
+    );
+    window
+        .session
+        .wait_for(Duration::from_secs(20), "the lists live again", || async {
+            let hidden = window
+                .js(
+                    "return document.getElementById('listening-as-of').hidden;",
+                    vec![],
+                )
+                .await;
+            Ok((hidden == Value::Bool(true)).then_some(()))
+        })
+        .await
+        .step("back online");
+
     // Sign out; watch the first tab while root signs in: the loading line, then everyone's
     // listening, never Alice's kind of tab on the way.
     window.open_tab("settings").await;
