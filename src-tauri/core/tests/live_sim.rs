@@ -597,6 +597,84 @@ async fn catching_up_after_an_outage_tells_the_truth_once() {
     root.connection.shutdown().await.unwrap();
 }
 
+/// The app frozen (its whole runtime blocked, as SIGSTOP or a machine asleep would) while a
+/// session starts: the start the kernel kept meanwhile is no late news but part of one summary.
+#[test]
+fn a_frozen_app_tells_what_it_missed_as_one_summary() {
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = server.block_on(start_sim());
+    let items = sim.item_ids();
+    let client = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    client.block_on(async {
+        let settings = LiveSettings {
+            // Well above what a busy machine starves a runtime for, well below the freeze.
+            frozen_after: Duration::from_millis(1500),
+            ..LiveSettings::default()
+        };
+        let mut root = start_live_with(&sim, "root", "root", settings).await;
+        let (sim2, item) = (sim.clone(), items[0].clone());
+        let goes_on = server
+            .spawn(async move { sim2.start_session("alice", &item, "phone-1").unwrap() })
+            .await
+            .unwrap();
+        assert!(matches!(
+            root.next(WAIT).await,
+            Happening::SessionStarted { .. }
+        ));
+        let (sim2, item) = (sim.clone(), items[1].clone());
+        let mut sim_events = sim.events();
+
+        // Frozen: this thread, the app's whole runtime, waits while bob starts listening (the
+        // announcement waits in the kernel's buffer) and for three seconds more.
+        let began = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    server.block_on(async {
+                        let id = sim2.start_session("bob", &item, "tablet").unwrap();
+                        sim_events
+                            .wait_named("user_stream_update", WAIT)
+                            .await
+                            .unwrap();
+                        tokio::time::sleep(Duration::from_secs(3)).await;
+                        id
+                    })
+                })
+                .join()
+                .unwrap()
+        });
+
+        let summary = root.next(WAIT).await;
+        let Happening::Resynced { outage, changes } = &summary else {
+            panic!("a late start instead of one summary: {summary:?}");
+        };
+        assert!(*outage >= Duration::from_secs(3), "{outage:?}");
+        assert_eq!(
+            told(changes),
+            [format!("started {began}")],
+            "nothing about {goes_on}, which went on"
+        );
+        let (sim2, barrier) = (sim.clone(), "after the freeze");
+        server.spawn(async move { sim2.admin_message(barrier) });
+        let mut between = Vec::new();
+        loop {
+            match root.next(WAIT).await {
+                Happening::AdminMessage { text } if text == barrier => break,
+                other => between.push(other),
+            }
+        }
+        assert_eq!(between, [], "nothing told twice");
+        root.connection.shutdown().await.unwrap();
+    });
+    server.block_on(sim.shutdown());
+}
+
 #[tokio::test]
 async fn a_listener_hears_about_their_own_finished_book_by_title() {
     let sim = start_sim().await;

@@ -35,13 +35,6 @@ const TITLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Happenings waiting for the policy; a policy that stops reading slows the state down rather
 /// than growing memory.
 const HAPPENINGS_QUEUE: usize = 256;
-/// The task wakes at least this often, so a freeze of the app (SIGSTOP, a machine asleep) shows
-/// as a wake far later than due.
-const WATCHDOG: Duration = Duration::from_secs(5);
-/// A wake this much later than the watchdog was due means the app did not run meanwhile: events
-/// arriving now may be old (see [`LiveState::resumed`]). Shorter hiccups (a busy machine, a
-/// slow title read) are not freezes.
-const FROZEN_AFTER: Duration = Duration::from_secs(10);
 
 /// The app's side of the live-state task; cheap to clone.
 #[derive(Debug, Clone)]
@@ -155,7 +148,10 @@ impl<R: LiveRest> Driver<R> {
         let mut next_poll: Option<Instant> = None;
         let mut status_open = true;
         let mut watching_open = true;
-        let mut awake = Awake::new(clock.now_ms());
+        // The task wakes at least this often, so a freeze of the app (SIGSTOP, a machine asleep)
+        // shows as a wake far later than due.
+        let watchdog = settings.frozen_after / 3;
+        let mut awake = Awake::new(clock.now_ms(), millis(settings.frozen_after));
         loop {
             dirty |= awake.check(&mut state, clock.now_ms());
             if in_flight.is_none()
@@ -257,7 +253,7 @@ impl<R: LiveRest> Driver<R> {
                     send(&happenings, facts).await;
                     dirty = true;
                 }
-                () = sleep_until(now + WATCHDOG) => {}
+                () = sleep_until(now + watchdog) => {}
             }
         }
         let current = status.borrow_and_update().clone();
@@ -381,19 +377,23 @@ async fn send(happenings: &mpsc::Sender<Happening>, facts: Vec<Happening>) {
 struct Awake {
     /// The state's clock when the task last ran.
     at_ms: u64,
+    /// Not running for longer than this is a freeze ([`LiveSettings::frozen_after`]).
+    frozen_after_ms: u64,
 }
 
 impl Awake {
     /// Running now.
-    fn new(now_ms: u64) -> Self {
-        Self { at_ms: now_ms }
+    fn new(now_ms: u64, frozen_after_ms: u64) -> Self {
+        Self {
+            at_ms: now_ms,
+            frozen_after_ms,
+        }
     }
 
     /// Running again at `now_ms`: a wake far later than the watchdog allows is a freeze, which
     /// the state is told of. True when it was one (the picture changed).
     fn check(&mut self, state: &mut LiveState, now_ms: u64) -> bool {
-        let due = self.at_ms.saturating_add(millis(WATCHDOG + FROZEN_AFTER));
-        let frozen = now_ms > due;
+        let frozen = now_ms > self.at_ms.saturating_add(self.frozen_after_ms);
         if frozen {
             tracing::info!(
                 frozen_ms = now_ms.saturating_sub(self.at_ms),

@@ -67,6 +67,10 @@ pub struct LiveSettings {
     /// A progress write from another session within this long of the last one means the item is
     /// "playing on another device"; longer gaps are an ordinary hand-over.
     pub elsewhere_window: Duration,
+    /// The live task not running for longer than this means the app was frozen or the machine
+    /// asleep: what arrives next may be old, so the lists are read again and the difference is
+    /// one summary (see [`LiveState::resumed`]). The task wakes three times as often to notice.
+    pub frozen_after: Duration,
 }
 
 impl Default for LiveSettings {
@@ -76,6 +80,9 @@ impl Default for LiveSettings {
             stale_after: Duration::from_secs(30 * 60),
             publish_every: Duration::from_millis(250),
             elsewhere_window: Duration::from_secs(3 * 60),
+            // Above the connection's 10 s clock-jump check; a busy machine or a slow title read
+            // (up to 5 s) is no freeze.
+            frozen_after: Duration::from_secs(15),
         }
     }
 }
