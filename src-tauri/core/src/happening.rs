@@ -191,10 +191,12 @@ pub enum Happening {
         /// Who.
         user: Who,
     },
-    /// The connection came back after an outage; `changes` is what differs from before it,
-    /// learned from the server's lists rather than from events (which were missed).
+    /// The app is back after an outage or a freeze (asleep, stopped); `changes` is what differs
+    /// from before it, learned from the server's lists rather than from events (missed, or kept
+    /// by the kernel and now too old to tell as news). The policy makes it one summary.
     Resynced {
-        /// How long the app was disconnected.
+        /// How long the app was away: from when the state was last known true (the connection
+        /// lost, or the app stopped running) to its return.
         outage: Duration,
         /// The differences, as the facts above.
         changes: Vec<Happening>,
