@@ -10,6 +10,8 @@ use tokio::process::Command;
 
 /// The simulator's port inside the namespace (ABS's default).
 const PORT: u16 = 13378;
+/// The highest route metric: the link's own route wins whenever the link is up.
+const LAST: &str = "4294967295";
 
 /// The namespace, its veth pair and its addresses; removed on drop.
 pub struct Netns {
@@ -19,6 +21,8 @@ pub struct Netns {
     host_link: String,
     /// The simulator's address inside the namespace.
     addr: SocketAddr,
+    /// The pair's subnet, also routed as unreachable in the runner's namespace.
+    subnet: String,
 }
 
 impl Netns {
@@ -36,6 +40,7 @@ impl Netns {
                     .context("the namespace's address")?,
                 PORT,
             ),
+            subnet: format!("{net}.0/30"),
         };
         let sim_link = format!("abbs{}", pid % 100_000);
         let root = ip(&["netns", "add", &ns.name]).await;
@@ -61,6 +66,10 @@ impl Netns {
             strings(&["link", "set", &sim_link, "netns", &ns.name]),
             strings(&["addr", "add", &format!("{net}.1/30"), "dev", &ns.host_link]),
             strings(&["link", "set", &ns.host_link, "up"]),
+            // While the link is down its route is gone, and without this one the simulator's
+            // address would be sent to the default gateway (here an HTTP proxy answered 404)
+            // instead of failing at once as on a machine without network.
+            strings(&["route", "add", "unreachable", &ns.subnet, "metric", LAST]),
             in_ns(&["addr", "add", &format!("{net}.2/30"), "dev", &sim_link]),
             in_ns(&["link", "set", &sim_link, "up"]),
             in_ns(&["link", "set", "lo", "up"]),
@@ -125,6 +134,14 @@ impl Drop for Netns {
         for args in [
             vec!["netns", "del", self.name.as_str()],
             vec!["link", "del", self.host_link.as_str()],
+            vec![
+                "route",
+                "del",
+                "unreachable",
+                self.subnet.as_str(),
+                "metric",
+                LAST,
+            ],
         ] {
             let _ = std::process::Command::new("ip")
                 .args(args)
