@@ -122,7 +122,10 @@ fn connect_failure(text: &str) -> &'static str {
     } else if lower.contains("tls") || lower.contains("ssl") || lower.contains("certificate") {
         "The secure connection to the server failed: check the server's certificate; ABS Tray \
          keeps trying."
-    } else if lower.contains("unreachable") || lower.contains("timed out") {
+    } else if lower.contains("unreachable")
+        || lower.contains("no route")
+        || lower.contains("timed out")
+    {
         "Cannot reach the server from this network: ABS Tray keeps trying."
     } else {
         "Cannot open the live connection to the server: ABS Tray keeps trying."
@@ -537,6 +540,10 @@ mod tests {
             (
                 "TLS error: native-tls error: certificate verify failed",
                 "The secure connection",
+            ),
+            (
+                "IO error: No route to host (os error 113)",
+                "Cannot reach the server from this network",
             ),
             ("something else entirely", "Cannot open the live connection"),
         ] {
