@@ -29,9 +29,7 @@ use crate::policy::{PolicySettings, pause_for, pause_until_tomorrow};
 use crate::protocol::LogLevel;
 use crate::secret::Secret;
 use crate::server_url::{Scheme, ServerUrl, ServerUrlError};
-use crate::tls::{
-    TlsConfig, TlsError, TlsOptions, fetch_certificate, pin_certificate, same_fingerprint,
-};
+use crate::tls::{TlsConfig, TlsError, TlsOptions, pin_presented};
 use crate::token_store::{Account, AsyncTokenStore, MemoryStore};
 
 pub use self::error::AppError;
@@ -386,15 +384,7 @@ impl App {
             .iter()
             .find(|url| url.scheme() == Scheme::Https)
             .ok_or(TlsError::NotHttps)?;
-        let presented = fetch_certificate(https).await?;
-        if !same_fingerprint(&presented.sha256, accepted) {
-            return Err(TlsError::CertificateChanged.into());
-        }
-        let pinned = pin_certificate(&dir, &presented)?;
-        let options = TlsOptions {
-            extra_ca_pem: None,
-            pinned_cert_sha256: Some(pinned),
-        };
+        let options = pin_presented(&dir, https, accepted).await?;
         Ok((options.build(&dir)?, Some(options)))
     }
 

@@ -94,11 +94,15 @@ pub enum TlsError {
     /// [`fetch_certificate`]'s handshake failed even without verification.
     #[error("the server did not complete a TLS handshake: {0}")]
     Handshake(String),
-    /// The server now presents another certificate than the one the user chose to trust.
+    /// The server presents another certificate than the one the user chose to trust.
     #[error(
-        "the server presents a different certificate than the one you chose to trust; check it again"
+        "the server presents a certificate with the SHA-256 fingerprint {presented}, not the one \
+         you chose to trust; check which certificate the server should have before trusting it"
     )]
-    CertificateChanged,
+    CertificateChanged {
+        /// The fingerprint of the certificate the server presents.
+        presented: String,
+    },
     /// Writing the pinned certificate failed.
     #[error("cannot save the pinned certificate {}: {reason}", path.display())]
     Write {
@@ -123,7 +127,7 @@ impl TlsError {
             Self::Connect(_) => "unreachable",
             Self::Handshake(_) => "tls_handshake_failed",
             Self::Write { .. } => "tls_pin_write_failed",
-            Self::CertificateChanged => "tls_certificate_changed",
+            Self::CertificateChanged { .. } => "tls_certificate_changed",
         }
     }
 }
@@ -243,6 +247,26 @@ pub async fn fetch_certificate(url: &ServerUrl) -> Result<PeerCertificate, TlsEr
     Ok(PeerCertificate {
         pem: to_pem(&der),
         sha256: display_fingerprint(&hex_digest(&der)),
+    })
+}
+
+/// The user's trust choice carried out: pins the certificate `url` presents, but only when it is
+/// the one with `fingerprint` (the one they were shown or gave), and returns the trust settings
+/// that use it.
+pub async fn pin_presented(
+    config_dir: &Path,
+    url: &ServerUrl,
+    fingerprint: &str,
+) -> Result<TlsOptions, TlsError> {
+    let presented = fetch_certificate(url).await?;
+    if !same_fingerprint(&presented.sha256, fingerprint) {
+        return Err(TlsError::CertificateChanged {
+            presented: presented.sha256,
+        });
+    }
+    Ok(TlsOptions {
+        extra_ca_pem: None,
+        pinned_cert_sha256: Some(pin_certificate(config_dir, &presented)?),
     })
 }
 

@@ -331,7 +331,10 @@ mod tests {
                 reason: "x".into(),
             }
             .into(),
-            TlsError::CertificateChanged.into(),
+            TlsError::CertificateChanged {
+                presented: "x".into(),
+            }
+            .into(),
             ServerUrlError::Empty.into(),
             AppError::NotSignedIn,
             AppError::NotAdmin,

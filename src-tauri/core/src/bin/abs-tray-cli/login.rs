@@ -21,9 +21,7 @@ use abs_tray_core::config::AuthKind;
 use abs_tray_core::secret::Secret;
 use abs_tray_core::server_url::{Scheme, ServerUrl};
 use abs_tray_core::socket::{Socket, SocketError};
-use abs_tray_core::tls::{
-    TlsConfig, TlsOptions, fetch_certificate, pin_certificate, same_fingerprint,
-};
+use abs_tray_core::tls::{TlsConfig, TlsOptions, pin_presented, same_fingerprint};
 use abs_tray_core::token_store::Account;
 
 use crate::LoginArgs;
@@ -226,21 +224,8 @@ impl TrustChoice {
                 },
             )),
             Self::Pin { url, fingerprint } => {
-                let presented = fetch_certificate(&url).await.map_err(CliError::from)?;
-                if !same_fingerprint(&presented.sha256, &fingerprint) {
-                    return Err(CliError::Failed(format!(
-                        "the server presents a certificate with the SHA-256 fingerprint {}, not the one given; check which certificate the server should have before trusting it",
-                        presented.sha256
-                    )));
-                }
-                let pinned = pin_certificate(config_dir, &presented).map_err(CliError::from)?;
-                Ok((
-                    url,
-                    TlsOptions {
-                        extra_ca_pem: None,
-                        pinned_cert_sha256: Some(pinned),
-                    },
-                ))
+                let options = pin_presented(config_dir, &url, &fingerprint).await?;
+                Ok((url, options))
             }
         }
     }
