@@ -258,21 +258,17 @@ fn scan_title(happening: &Happening) -> String {
     else {
         return String::new();
     };
-    let library = library_name
-        .as_deref()
-        .map_or_else(|| "a library".to_owned(), |n| text::name_or(n, "a library"));
+    let library = library_label(library_name.as_deref());
     if *failed {
         return format!("Scan of {library} did not finish");
     }
-    let counts: Vec<String> = [(added, "added"), (updated, "updated"), (missing, "missing")]
-        .into_iter()
-        .filter(|(count, _)| **count > 0)
-        .map(|(count, what)| format!("{count} {what}"))
-        .collect();
-    if counts.is_empty() {
-        format!("Scan of {library} finished: no changes")
-    } else {
-        format!("Scan of {library} finished: {}", counts.join(", "))
+    match counts(&[
+        (*added, "added"),
+        (*updated, "updated"),
+        (*missing, "missing"),
+    ]) {
+        None => format!("Scan of {library} finished: no changes"),
+        Some(counts) => format!("Scan of {library} finished: {counts}"),
     }
 }
 
@@ -288,19 +284,30 @@ fn files_changed_title(happening: &Happening) -> String {
     else {
         return String::new();
     };
-    let library = library_name
-        .as_deref()
-        .map_or_else(|| "a library".to_owned(), |n| text::name_or(n, "a library"));
-    let counts: Vec<String> = [(added, "added"), (updated, "updated"), (removed, "removed")]
-        .into_iter()
-        .filter(|(count, _)| **count > 0)
+    let library = library_label(library_name.as_deref());
+    match counts(&[
+        (*added, "added"),
+        (*updated, "updated"),
+        (*removed, "removed"),
+    ]) {
+        None => format!("Files changed in {library}"),
+        Some(counts) => format!("Files changed in {library}: {counts}"),
+    }
+}
+
+/// A library's name as shown, "a library" when the server gave none.
+fn library_label(name: Option<&str>) -> String {
+    name.map_or_else(|| "a library".to_owned(), |n| text::name_or(n, "a library"))
+}
+
+/// "1 added, 2 removed": the counts that are not zero; `None` when all are.
+fn counts(counts: &[(u64, &str)]) -> Option<String> {
+    let said: Vec<String> = counts
+        .iter()
+        .filter(|(count, _)| *count > 0)
         .map(|(count, what)| format!("{count} {what}"))
         .collect();
-    if counts.is_empty() {
-        format!("Files changed in {library}")
-    } else {
-        format!("Files changed in {library}: {}", counts.join(", "))
-    }
+    (!said.is_empty()).then(|| said.join(", "))
 }
 
 /// "New episode of The Daily: Ep 5", with whichever names the server gave.
