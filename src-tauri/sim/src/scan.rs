@@ -5,7 +5,7 @@ use crate::catalog;
 use crate::emit;
 use crate::error::SimError;
 use crate::logs::{self, LogLevel};
-use crate::model::{Author, Item, ScanKind, ScanResults, Task, User};
+use crate::model::{Author, Item, Library, ScanKind, ScanResults, Task, User};
 use crate::payloads;
 use crate::persist;
 use crate::state::{Core, State, now_ms};
@@ -101,23 +101,7 @@ pub(crate) fn start(core: &Core, st: &mut State, library_id: &str) -> Result<Str
         logs::log(core, st, LogLevel::Error, "LibraryScanner.js:57", msg);
         return Err(SimError::AlreadyScanning(library_id.to_string()));
     }
-    let task = Task {
-        id: uuid::Uuid::new_v4().to_string(),
-        kind: ScanKind::Library,
-        library_id: lib.id.clone(),
-        library_name: lib.name.clone(),
-        library_media_type: lib.media_type.clone(),
-        scan_results: None,
-        description: None,
-        is_finished: false,
-        started_at: now_ms(),
-        finished_at: None,
-        cancel_requested: false,
-    };
-    let id = task.id.clone();
-    let json = payloads::task_json(&task);
-    st.tasks.push(task);
-    emit::to_all(core, st, "task_started", &json, None);
+    let id = begin(core, st, ScanKind::Library, &lib);
     let msg = format!(
         "[LibraryScanner] Starting library scan {id} for {}",
         lib.name
@@ -137,9 +121,15 @@ pub(crate) fn start_watcher(
         .library(library_id)
         .cloned()
         .ok_or_else(|| SimError::UnknownLibrary(library_id.to_string()))?;
+    let id = begin(core, st, ScanKind::Watcher, &lib);
+    Ok(id)
+}
+
+/// Starts a task of `kind` on `lib` and tells every authenticated socket (`task_started`).
+fn begin(core: &Core, st: &mut State, kind: ScanKind, lib: &Library) -> String {
     let task = Task {
         id: uuid::Uuid::new_v4().to_string(),
-        kind: ScanKind::Watcher,
+        kind,
         library_id: lib.id.clone(),
         library_name: lib.name.clone(),
         library_media_type: lib.media_type.clone(),
@@ -154,7 +144,7 @@ pub(crate) fn start_watcher(
     let json = payloads::task_json(&task);
     st.tasks.push(task);
     emit::to_all(core, st, "task_started", &json, None);
-    Ok(id)
+    id
 }
 
 /// `cancel_scan`: a running library scan of that library ends as "Task canceled by user"
